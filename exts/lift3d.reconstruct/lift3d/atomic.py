@@ -1,0 +1,109 @@
+"""Atomic file and folder replacement.
+
+Every file lift3d writes is first written to a temporary sibling in the same
+directory (same filesystem) and then moved over the target with
+``os.replace``, which POSIX and Windows both guarantee to be atomic: a reader
+(or a crash, or ``kill -9``) sees either the old complete file or the new
+complete one, never a partial one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import InputError
+
+
+def _check_writable_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output folder {directory}: {exc.strerror or exc}") from exc
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {directory} is not writable")
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success move it over ``target``.
+
+    The temporary file keeps ``target``'s suffix (or ``suffix``) so writers that
+    pick a format from the extension (``Sdf.Layer.Export``, Pillow) still work.
+    On any exception the temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    _check_writable_dir(target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp" + (suffix if suffix is not None else target.suffix),
+        dir=target.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes_atomic(target: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(target: Path | str, text: str) -> None:
+    """Write UTF-8 ``text`` to ``target`` atomically."""
+    write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None]) -> None:
+    """Build a folder with ``fill(tmp_dir)`` and swap it in place of ``target``.
+
+    The new folder is built in a hidden temporary sibling. If ``target`` does
+    not exist it is created with one ``os.replace`` (atomic). If it exists, the
+    old folder is first renamed aside and removed only after the new one is in
+    place, so at every instant either the complete old or the complete new
+    folder sits at ``target`` (apart from the instant between two renames,
+    during which a crash leaves the old folder recoverable under
+    ``.<name>.old-*``). A failure in ``fill`` leaves ``target`` untouched.
+    """
+    target = Path(target)
+    _check_writable_dir(target.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        fill(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.rmdir(old)
+            os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

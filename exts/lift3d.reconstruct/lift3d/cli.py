@@ -1,0 +1,183 @@
+"""The ``lift3d`` command line (DESIGN.md section 4).
+
+Exit status: 0 on success; 2 with one ``lift3d: error: ...`` line on stderr for
+bad input (and for bad usage, as Click does); 1 when a batch finished with some
+failures; 130 when interrupted. Heavy modules (torch, warp, pxr) are imported
+inside the commands, so ``lift3d --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import InputError
+
+app = typer.Typer(
+    name="lift3d",
+    help="Photographs to textured, part-segmented 3D assets in OpenUSD.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+stage_app = typer.Typer(help="Shared USD stage: one layer per writer, reconstructions under /World/Reconstructions.",
+                        no_args_is_help=True)
+app.add_typer(stage_app, name="stage")
+
+CATEGORIES = ("car", "generic")
+PRESETS = ("fast", "balanced", "best")
+
+
+def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def _echo_json(obj: object) -> None:
+    typer.echo(json.dumps(obj, indent=None, default=str))
+
+
+@app.command()
+def reconstruct(
+    images: Annotated[list[Path], typer.Argument(help="Image file(s): PNG, JPEG or WebP.", show_default=False)],
+    views: Annotated[Optional[Path], typer.Option(help="NeRF-style transforms.json with the images' cameras.")] = None,
+    mask: Annotated[Optional[Path], typer.Option(help="Object mask for a single image (white = object).")] = None,
+    category: Annotated[str, typer.Option(help="Object category: car or generic.")] = "car",
+    preset: Annotated[str, typer.Option(help="Quality preset: fast, balanced or best.")] = "balanced",
+    name: Annotated[Optional[str], typer.Option(help="Asset name (default: from the first image).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output folder for the asset folder.")] = None,
+    stage: Annotated[Optional[Path], typer.Option(help="USD stage (.usda) to add the reconstruction to.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="User settings file (TOML).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object; no progress output.")] = False,
+) -> None:
+    """Reconstruct a textured, part-labelled 3D asset from one or more photos."""
+    from .api import ReconstructRequest
+    from .progress import run_with_progress
+
+    request = ReconstructRequest(images=images, views=views, mask=mask,
+                                 category=_choice(category, CATEGORIES, "category"),
+                                 preset=_choice(preset, PRESETS, "preset"),
+                                 name=name, out_dir=out, stage=stage, config=config)
+    result = run_with_progress(request, quiet=as_json)
+    if as_json:
+        _echo_json(result.to_json())
+    else:
+        iou = result.metrics.get("input_view_iou")
+        typer.echo(f"{result.asset_path}" + (f"  (input-view IoU {iou:.3f})" if iou is not None else "")
+                   + (f"  -> {result.prim_path}" if result.prim_path else ""))
+
+
+@app.command()
+def batch(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).", show_default=False)],
+    stage: Annotated[Path, typer.Option(help="Shared stage root layer (.usda); created if missing.")],
+    workers: Annotated[int, typer.Option(min=1, max=256, help="Parallel workers.")] = 1,
+    engine: Annotated[str, typer.Option(help="local (process pool) or ray.")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: $RAY_ADDRESS or a local cluster).")] = None,
+    category: Annotated[str, typer.Option(help="Object category: car or generic.")] = "car",
+    preset: Annotated[str, typer.Option(help="Quality preset: fast, balanced or best.")] = "fast",
+    out: Annotated[Optional[Path], typer.Option(help="Folder for the asset folders (default: beside the stage).")] = None,
+    writer: Annotated[Optional[str], typer.Option(help="Writer layer name (default: user@host).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Reconstruct every image in FOLDER into its own asset and add them all to a shared stage."""
+    from .batch import run_batch
+
+    _choice(engine, ("local", "ray"), "engine")
+    summary = run_batch(folder, stage, workers=workers, engine=engine, ray_address=ray_address,
+                        category=_choice(category, CATEGORIES, "category"),
+                        preset=_choice(preset, PRESETS, "preset"), out_dir=out, writer=writer, quiet=as_json)
+    if as_json:
+        _echo_json(summary.to_json())
+    raise typer.Exit(0 if summary.failed == 0 else 1)
+
+
+@stage_app.command("init")
+def stage_init(
+    stage: Annotated[Path, typer.Argument(help="Root layer to create (.usda).", show_default=False)],
+) -> None:
+    """Create a shared stage root layer (Y up, metres, /World)."""
+    from .usd.shared_stage import init_shared_stage
+
+    typer.echo(init_shared_stage(stage))
+
+
+@stage_app.command("add")
+def stage_add(
+    stage: Annotated[Path, typer.Argument(help="Shared stage root layer.", show_default=False)],
+    asset: Annotated[Path, typer.Argument(help="Asset layer (NAME/NAME.usda).", show_default=False)],
+    writer: Annotated[Optional[str], typer.Option(help="Writer layer name (default: user@host).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Prim name (default: from the asset).")] = None,
+) -> None:
+    """Reference an asset under /World/Reconstructions in this writer's layer."""
+    from .usd.shared_stage import SharedStage
+
+    typer.echo(SharedStage(stage, writer=writer).add(asset, name=name))
+
+
+@stage_app.command("list")
+def stage_list(
+    stage: Annotated[Path, typer.Argument(help="Shared stage root layer.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List every reconstruction with its writer, source image and time."""
+    from .usd.shared_stage import SharedStage
+
+    for entry in SharedStage(stage, create=False).list():
+        if as_json:
+            _echo_json(entry.to_json())
+        else:
+            typer.echo(f"{entry.prim_path}\t{entry.writer}\t{entry.source}\t{entry.time}")
+
+
+@stage_app.command("watch")
+def stage_watch(
+    stage: Annotated[Path, typer.Argument(help="Shared stage root layer.", show_default=False)],
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between checks.")] = 1.0,
+    duration: Annotated[Optional[float], typer.Option(min=0.0, help="Stop after this many seconds.")] = None,
+) -> None:
+    """Reload changed layers and print what appeared, changed or vanished."""
+    from .usd.shared_stage import SharedStage
+
+    for event in SharedStage(stage, create=False).watch(interval=interval, duration=duration):
+        typer.echo(event, nl=True)
+        sys.stdout.flush()
+
+
+@app.command()
+def info(
+    asset: Annotated[Path, typer.Argument(help="Asset layer (NAME/NAME.usda) or asset folder.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Summarise an asset: prims, parts, materials, cameras, triangle count."""
+    from .usd.reader import format_summary, summarize_asset
+
+    summary = summarize_asset(asset)
+    if as_json:
+        _echo_json(summary)
+    else:
+        typer.echo(format_summary(summary))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    try:
+        app(args=argv, prog_name="lift3d")  # standalone mode: usage errors exit 2, as Click does
+    except InputError as exc:
+        typer.echo(f"lift3d: error: {exc}", err=True)
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        typer.echo("lift3d: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

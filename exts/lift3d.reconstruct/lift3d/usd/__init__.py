@@ -1,0 +1,1 @@
+"""Everything that touches OpenUSD (``pxr``) lives in this subpackage."""

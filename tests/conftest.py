@@ -1,0 +1,23 @@
+"""Shared pytest configuration: quiet Warp, CPU device, deterministic seeds."""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("WARP_CACHE_PATH", os.path.join(os.path.expanduser("~"), ".cache", "warp"))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(1234)
+    yield
+
+
+def pytest_configure(config):
+    try:
+        import warp as wp
+
+        wp.config.quiet = True
+    except ImportError:  # pragma: no cover - warp is a hard dependency
+        pass
