@@ -1,0 +1,292 @@
+"""Procedural template geometry: a parametric lofted car and an icosphere.
+
+Both meshes are authored here from a few numbers (no scanned or downloaded
+model is involved) and stored by ``tools/make_templates.py`` as USD.
+
+The car is a *lofted body*: cross-sections along Z (rear ``-L/2`` to front
+``+L/2``), each a rounded rectangle (a superellipse) whose top follows a side
+profile (bumper, trunk, rear window, roof, windscreen, hood, nose) and whose
+upper part narrows above the belt line (tumblehome), closed by two caps; the
+four wheels are separate closed tyres (axis along X) placed by a
+:class:`lift3d.templates.WheelRig`. All coordinates are metres in the canonical
+frame (+Y up, front +Z, left +X, ground ``y = 0``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..templates import WHEEL_NAMES, Template, WheelRig, mirror_map
+
+
+@dataclass
+class CarParams:
+    """Car template parameters (metres unless noted; fractions are of ``height``)."""
+
+    length: float = 4.5
+    width: float = 1.8
+    height: float = 1.45
+    clearance: float = 0.17
+    belt: float = 0.64
+    hood: float = 0.62
+    trunk: float = 0.66
+    roof_start: float = 0.34
+    roof_end: float = 0.60
+    windscreen_base: float = 0.76
+    rear_window_base: float = 0.20
+    tumblehome: float = 0.80
+    wheelbase: float = 2.70
+    front_axle_offset: float = 0.05
+    wheel_radius: float = 0.33
+    wheel_width: float = 0.22
+    stations: int = 44
+    ring: int = 32
+    wheel_segments: int = 16
+
+
+def _smooth(values: np.ndarray, passes: int = 3) -> np.ndarray:
+    """Light [1 2 1] smoothing along a profile, keeping the end values."""
+    v = values.copy()
+    for _ in range(passes):
+        v[1:-1] = 0.25 * v[:-2] + 0.5 * v[1:-1] + 0.25 * v[2:]
+    return v
+
+
+def _side_profile(u: np.ndarray, p: CarParams) -> tuple[np.ndarray, np.ndarray]:
+    """Top and bottom heights (metres) at normalised stations ``u`` in [0, 1] (rear to front)."""
+    H = p.height
+    top_u = [0.0, 0.03, p.rear_window_base, p.roof_start, p.roof_end, p.windscreen_base, 0.96, 1.0]
+    top_y = [0.58, p.trunk, p.trunk + 0.03, 1.0, 1.0, p.hood + 0.04, p.hood, 0.50]
+    bot_u = [0.0, 0.05, 0.12, 0.88, 0.95, 1.0]
+    bot_y = [0.30, 0.20, p.clearance, p.clearance, 0.20, 0.30]
+    top = _smooth(np.interp(u, top_u, np.asarray(top_y) * H))
+    bottom = _smooth(np.interp(u, bot_u, bot_y))
+    return top, bottom
+
+
+def _plan_halfwidth(u: np.ndarray, p: CarParams) -> np.ndarray:
+    """Half-width (metres) at the belt line along the car: rounded towards both ends."""
+    e = np.clip((np.abs(2.0 * u - 1.0) - 0.84) / 0.16, 0.0, 1.0)
+    return 0.5 * p.width * (0.86 + 0.14 * np.sqrt(1.0 - e * e))
+
+
+def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lofted body: (V, 3) points, (F, 3) faces, (N, M) station/ring vertex indices."""
+    n, m = p.stations, p.ring
+    u = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))  # denser at both ends
+    z = (u - 0.5) * p.length
+    top, bottom = _side_profile(u, p)
+    half = _plan_halfwidth(u, p)
+    belt = p.belt * p.height
+    # Tumblehome: the greenhouse narrows in proportion to how far the top rises above the belt.
+    rise = np.clip((top - belt) / (0.3 * p.height), 0.0, 1.0)
+    half_top = half * (1.0 - (1.0 - p.tumblehome) * rise)
+    # Dense half profile (top centre -> +X side -> bottom centre), resampled uniformly by arc length
+    # so the ring vertices are evenly spread; the -X half is its mirror image.
+    phi = np.linspace(0.0, np.pi, 721)
+    s, t = np.sin(phi), np.cos(phi)
+    expo = 2.0 / 5.0  # superellipse exponent 5: boxy with rounded corners
+    sx = np.abs(s) ** expo
+    ty = np.sign(t) * np.abs(t) ** expo
+    pts = np.zeros((n, m, 3))
+    halfring = m // 2
+    for i in range(n):
+        y = bottom[i] + 0.5 * (ty + 1.0) * (top[i] - bottom[i])
+        above = np.clip((y - belt) / max(top[i] - belt, 1e-6), 0.0, 1.0) if top[i] > belt else np.zeros_like(y)
+        hw = half[i] - (half[i] - half_top[i]) * above
+        # Round the lower edge inwards a little so the tyres show below the sills.
+        below = np.clip((bottom[i] + 0.12 - y) / 0.12, 0.0, 1.0)
+        x = sx * hw * (1.0 - 0.06 * below)
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+        target = np.linspace(0.0, arc[-1], halfring + 1)
+        xs, ys = np.interp(target, arc, x), np.interp(target, arc, y)
+        xs[0] = xs[-1] = 0.0
+        pts[i, : halfring + 1, 0], pts[i, : halfring + 1, 1] = xs, ys
+        pts[i, halfring + 1:, 0], pts[i, halfring + 1:, 1] = -xs[1:-1][::-1], ys[1:-1][::-1]
+        pts[i, :, 2] = z[i]
+    pts[np.abs(pts[..., 0]) < 1e-9, 0] = 0.0
+    grid = np.arange(n * m).reshape(n, m)
+    faces = []
+    for i in range(n - 1):
+        for k in range(m):
+            a, b = grid[i, k], grid[i, (k + 1) % m]
+            c, d = grid[i + 1, (k + 1) % m], grid[i + 1, k]
+            # Mirror-symmetric triangulation: the diagonal flips on the -X half.
+            faces += [(a, b, c), (a, c, d)] if k < m // 2 else [(a, b, d), (b, c, d)]
+    points = pts.reshape(-1, 3)
+    rear = len(points)
+    front = rear + 1
+    centre_r = np.array([0.0, pts[0, :, 1].mean(), z[0]])
+    centre_f = np.array([0.0, pts[-1, :, 1].mean(), z[-1]])
+    points = np.vstack([points, centre_r, centre_f])
+    for k in range(m):
+        faces.append((rear, grid[0, (k + 1) % m], grid[0, k]))
+        faces.append((front, grid[-1, k], grid[-1, (k + 1) % m]))
+    faces = np.asarray(faces, dtype=np.int64)
+    if _signed_volume(points, faces) < 0:
+        faces = faces[:, ::-1]
+    return points, faces, grid
+
+
+def _signed_volume(points: np.ndarray, faces: np.ndarray) -> float:
+    """Signed volume (m^3) of a closed mesh; positive when faces wind counter-clockwise from outside."""
+    a, b, c = points[faces[:, 0]], points[faces[:, 1]], points[faces[:, 2]]
+    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+
+
+def _unit_tyre(segments: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit tyre (axis X, for the LEFT side: outer face at +x): (K, 3) local coords and (F, 3) faces.
+
+    Local coordinates ``(a, b, c)`` as in :class:`lift3d.templates.WheelRig`: rings at
+    ``a = -0.5 .. 0.5`` (width fractions) with radius factors giving a rounded tread
+    and a recessed hub, plus a centre vertex on each side face.
+    """
+    rings = [(-0.5, 0.70), (-0.5, 0.93), (-0.42, 1.0), (0.42, 1.0), (0.5, 0.93), (0.5, 0.70)]
+    ang = 2.0 * np.pi * np.arange(segments) / segments
+    local = [np.stack([np.full(segments, a), r * np.cos(ang), r * np.sin(ang)], axis=1) for a, r in rings]
+    local = np.concatenate(local + [np.array([[-0.46, 0.0, 0.0], [0.46, 0.0, 0.0]])])
+    faces = []
+    for j in range(len(rings) - 1):
+        for k in range(segments):
+            a, b = j * segments + k, j * segments + (k + 1) % segments
+            c, d = b + segments, a + segments
+            faces += [(a, b, c), (a, c, d)]
+    inner, outer = len(rings) * segments, len(rings) * segments + 1
+    last = (len(rings) - 1) * segments
+    for k in range(segments):
+        faces.append((inner, (k + 1) % segments, k))
+        faces.append((outer, last + k, last + (k + 1) % segments))
+    faces = np.asarray(faces, dtype=np.int64)
+    if _signed_volume(local, faces) < 0:
+        faces = faces[:, ::-1]
+    return local.astype(np.float32), faces
+
+
+def car_template(p: CarParams | None = None) -> Template:
+    """The parametric car template (about 3.6k triangles with the defaults)."""
+    p = p or CarParams()
+    body_pts, body_faces, grid = _body(p)
+    local, tyre_faces = _unit_tyre(p.wheel_segments)
+    half_w = float(_plan_halfwidth(np.array([0.5]), p)[0])
+    track = 2.0 * (half_w - 0.5 * p.wheel_width + 0.02)  # outer tyre face 2 cm outside the body side
+    axle_z = np.array([0.5 * p.wheelbase + p.front_axle_offset, -0.5 * p.wheelbase + p.front_axle_offset])
+    rig_pts = WheelRig(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64), local, axle_z,
+                       p.wheel_radius, track, p.wheel_width).points(axle_z, p.wheel_radius, track, p.wheel_width)
+    points = [body_pts]
+    faces = [body_faces]
+    face_names = [np.full(len(body_faces), "body", dtype=object)]
+    k = len(local)
+    offset = len(body_pts)
+    starts = {}
+    # rig order: fl, rl, fr, rr
+    for wheel, name in zip(rig_pts, ("wheel_fl", "wheel_rl", "wheel_fr", "wheel_rr")):
+        starts[name] = offset
+        points.append(wheel)
+        f = tyre_faces if name.endswith("l") else tyre_faces[:, ::-1]
+        faces.append(f + offset)
+        face_names.append(np.full(len(f), name, dtype=object))
+        offset += k
+    points = np.vstack(points).astype(np.float64)
+    faces = np.vstack(faces).astype(np.int64)
+    names = np.concatenate(face_names)
+    names = _label_body(points, faces, names, p)
+    rig = WheelRig(left=np.stack([np.arange(k) + starts["wheel_fl"], np.arange(k) + starts["wheel_rl"]]),
+                   right=np.stack([np.arange(k) + starts["wheel_fr"], np.arange(k) + starts["wheel_rr"]]),
+                   local=local, axle_z=axle_z, radius=p.wheel_radius, track=track, width=p.wheel_width)
+    part_names = ["body", "window", "headlight_l", "headlight_r", "taillight_l", "taillight_r", *WHEEL_NAMES]
+    part_labels = ["body", "window", "headlight", "headlight", "taillight", "taillight"] + ["wheel"] * 4
+    face_part = np.array([part_names.index(n) for n in names], dtype=np.int32)
+    uv, uv_faces = _atlas(points, faces)
+    return Template(name="car", points=points.astype(np.float32), faces=faces.astype(np.int32), uv=uv,
+                    uv_faces=uv_faces, part_names=part_names, part_labels=part_labels, face_part=face_part,
+                    mirror=mirror_map(points), symmetric=True, wheels=rig, params=asdict(p))
+
+
+def _label_body(points: np.ndarray, faces: np.ndarray, names: np.ndarray, p: CarParams) -> np.ndarray:
+    """Split the body faces into body, window (greenhouse sides and screens) and lamps, symmetrically."""
+    names = names.copy()
+    body = names == "body"
+    tri = points[faces]
+    centre = tri.mean(axis=1)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    # The loft's faces come in quads (two consecutive triangles): label whole quads.
+    quads = 2 * (p.stations - 1) * p.ring
+    centre[:quads] = np.repeat(0.5 * (centre[0:quads:2] + centre[1:quads:2]), 2, axis=0)
+    normal[:quads] = np.repeat(normal[0:quads:2] + normal[1:quads:2], 2, axis=0)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+    H, L = p.height, p.length
+    u = centre[:, 2] / L + 0.5
+    belt = p.belt * H
+    glass = body & (centre[:, 1] > belt + 0.04 * H) & (np.abs(normal[:, 1]) < 0.9)
+    glass &= (u > p.rear_window_base - 0.02) & (u < p.windscreen_base + 0.01) & (centre[:, 1] < 0.985 * H)
+    names[glass] = "window"
+    ax = np.abs(centre[:, 0])
+    half = 0.5 * p.width
+    lamp_zone = body & (ax > 0.45 * half) & (ax < 0.93 * half)
+    lamp_zone &= (centre[:, 1] > (p.hood - 0.16) * H) & (centre[:, 1] < (p.hood - 0.02) * H)
+    head = lamp_zone & (u > 0.955) & (normal[:, 2] > 0.3)
+    tail = lamp_zone & (u < 0.045) & (normal[:, 2] < -0.3) & (centre[:, 1] > (p.trunk - 0.2) * H)
+    side = np.where(centre[:, 0] >= 0, "l", "r")
+    for mask, stem in ((head, "headlight"), (tail, "taillight")):
+        for s in ("l", "r"):
+            names[mask & (side == s)] = f"{stem}_{s}"
+    return names
+
+
+def _atlas(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Face-varying UV atlas from xatlas: (T, 2) float32 uv in [0, 1] and (F, 3) int32 uv indices."""
+    import xatlas
+
+    atlas = xatlas.Atlas()
+    atlas.add_mesh(points.astype(np.float32), faces.astype(np.uint32))
+    pack = xatlas.PackOptions()
+    pack.padding = 2
+    pack.resolution = 1024
+    atlas.generate(pack_options=pack)
+    _, indices, uvs = atlas[0]
+    return np.clip(uvs, 0.0, 1.0).astype(np.float32), indices.astype(np.int32)
+
+
+def _icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit icosphere: (V, 3) points on the unit sphere and (F, 3) outward-wound faces."""
+    g = (1.0 + 5.0 ** 0.5) / 2.0
+    verts = [(-1, g, 0), (1, g, 0), (-1, -g, 0), (1, -g, 0), (0, -1, g), (0, 1, g), (0, -1, -g), (0, 1, -g),
+             (g, 0, -1), (g, 0, 1), (-g, 0, -1), (-g, 0, 1)]
+    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
+             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
+             (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
+    pts = [np.asarray(v, dtype=np.float64) / np.linalg.norm(v) for v in verts]
+    for _ in range(subdivisions):
+        cache: dict[tuple[int, int], int] = {}
+
+        def mid(i: int, j: int) -> int:
+            key = (min(i, j), max(i, j))
+            if key not in cache:
+                m = pts[i] + pts[j]
+                pts.append(m / np.linalg.norm(m))
+                cache[key] = len(pts) - 1
+            return cache[key]
+
+        new = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new
+    points = np.asarray(pts)
+    faces = np.asarray(faces, dtype=np.int64)
+    if _signed_volume(points, faces) < 0:
+        faces = faces[:, ::-1]
+    return points, faces
+
+
+def generic_template(subdivisions: int = 3, size: float = 1.0) -> Template:
+    """Genus-0 icosphere of diameter ``size`` metres resting on the ground, one part ``object``."""
+    unit, faces = _icosphere(subdivisions)
+    points = unit * (0.5 * size) + np.array([0.0, 0.5 * size, 0.0])
+    uv, uv_faces = _atlas(points, faces)
+    return Template(name="generic", points=points.astype(np.float32), faces=faces.astype(np.int32), uv=uv,
+                    uv_faces=uv_faces, part_names=["object"], part_labels=["object"],
+                    face_part=np.zeros(len(faces), dtype=np.int32), mirror=mirror_map(points), symmetric=False,
+                    params={"subdivisions": subdivisions, "size": size})
