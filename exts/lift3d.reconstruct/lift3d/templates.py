@@ -153,7 +153,7 @@ def to_asset(template: Template):
         kind = kinds.get(label, "generic")
         materials.setdefault(kind, MaterialSpec.preset(kind, textured=False))
         parts.append(Part(name, label, np.nonzero(template.face_part == i)[0], kind))
-    return Asset(name=f"{template.name}_template", points=template.points, faces=template.faces, uv=template.uv,
+    return Asset(name=template.name, points=template.points, faces=template.faces, uv=template.uv,
                  uv_faces=template.uv_faces, parts=parts, materials=materials,
                  provenance={"lift3d_template": template_record(template)})
 

@@ -1,0 +1,113 @@
+"""Template invariants: symmetry, parts, atlas, closed surfaces, wheel rig, and the stored USD files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lift3d.pipeline.template_geometry import CarParams, car_template, generic_template
+from lift3d.templates import WHEEL_NAMES, Template
+
+
+@pytest.fixture(scope="module")
+def car() -> Template:
+    return car_template()
+
+
+@pytest.fixture(scope="module")
+def generic() -> Template:
+    return generic_template(3)
+
+
+def _edge_counts(faces: np.ndarray) -> np.ndarray:
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return counts
+
+
+def _volume(points: np.ndarray, faces: np.ndarray) -> float:
+    a, b, c = points[faces[:, 0]], points[faces[:, 1]], points[faces[:, 2]]
+    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
+
+
+@pytest.mark.parametrize("name", ["car", "generic"])
+def test_mirror_is_an_involution_onto_reflections(name, car, generic):
+    t = car if name == "car" else generic
+    assert np.array_equal(t.mirror[t.mirror], np.arange(len(t.points)))
+    reflected = t.points * np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+    assert np.abs(t.points[t.mirror] - reflected).max() < 1e-5
+    on_plane = t.mirror == np.arange(len(t.points))
+    assert np.all(np.abs(t.points[on_plane, 0]) < 1e-6)
+    # the independent half plus the mirror images of its off-plane vertices covers everything
+    assert set(t.half.tolist()) | set(t.mirror[t.half].tolist()) == set(range(len(t.points)))
+
+
+@pytest.mark.parametrize("name", ["car", "generic"])
+def test_parts_partition_faces_and_uvs_in_unit_square(name, car, generic):
+    t = car if name == "car" else generic
+    assert t.face_part.shape == (len(t.faces),)
+    assert t.face_part.min() >= 0 and t.face_part.max() == len(t.part_names) - 1
+    for i in range(len(t.part_names)):
+        assert np.any(t.face_part == i), t.part_names[i]
+    assert t.uv_faces.shape == t.faces.shape
+    assert t.uv.min() >= 0.0 and t.uv.max() <= 1.0
+    # the atlas is not degenerate: UV triangles have area
+    tri = t.uv[t.uv_faces]
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+    assert np.mean(area > 0) > 0.99
+
+
+def test_car_frame_size_and_part_labels(car):
+    lo, hi = car.points.min(axis=0), car.points.max(axis=0)
+    assert hi[2] - lo[2] == pytest.approx(4.5, abs=1e-3)
+    assert lo[1] == pytest.approx(0.0, abs=1e-4)  # tyres touch the ground
+    assert abs(lo[0] + hi[0]) < 1e-5 and abs(lo[2] + hi[2]) < 1e-5
+    assert set(car.part_labels) == {"body", "window", "headlight", "taillight", "wheel"}
+    assert car.part_labels.count("headlight") == 2 and car.part_labels.count("taillight") == 2
+    for name in WHEEL_NAMES:
+        assert car.part_labels[car.part_names.index(name)] == "wheel"
+    cent = car.points[car.faces].mean(axis=1)
+    head, tail = car.faces_with_label("headlight"), car.faces_with_label("taillight")
+    assert cent[head, 2].min() > 1.8 and cent[tail, 2].max() < -1.8  # front is +Z
+    fl = cent[car.part_faces("wheel_fl")].mean(axis=0)
+    assert fl[0] > 0.5 and fl[2] > 1.0  # front-left wheel: +X, +Z
+    # lamps and wheels come in mirror pairs: same face counts on both sides
+    assert len(car.part_faces("headlight_l")) == len(car.part_faces("headlight_r"))
+    assert len(car.part_faces("wheel_fl")) == len(car.part_faces("wheel_fr"))
+    assert 2000 <= len(car.faces) <= 4500
+
+
+def test_closed_outward_surfaces(car, generic):
+    assert np.all(_edge_counts(generic.faces) == 2)
+    assert _volume(generic.points, generic.faces) == pytest.approx(4 / 3 * np.pi * 0.5 ** 3, rel=0.03)
+    for i, name in enumerate(car.part_names):
+        if name.startswith("wheel"):
+            faces = car.faces[car.face_part == i]
+            assert np.all(_edge_counts(faces) == 2), name
+            assert _volume(car.points, faces) > 0, name
+    body = car.faces[~np.isin(car.face_part, [car.part_names.index(n) for n in WHEEL_NAMES])]
+    assert np.all(_edge_counts(body) == 2)
+    vol = _volume(car.points, body)
+    assert 0.5 * 4.5 * 1.8 * 1.45 < vol < 4.5 * 1.8 * 1.45
+
+
+def test_wheel_rig_rebuilds_the_wheels(car):
+    rig = car.wheels
+    assert rig is not None
+    pts = rig.points(rig.axle_z, rig.radius, rig.track, rig.width)
+    idx = np.concatenate([rig.left, rig.right])
+    assert np.abs(pts - car.points[idx]).max() < 1e-5
+    assert np.array_equal(car.mirror[rig.left], rig.right)
+    # a bigger radius keeps the tyres on the ground and round
+    big = rig.points(rig.axle_z, 0.4, rig.track, rig.width)
+    assert big[..., 1].min() == pytest.approx(0.0, abs=1e-6)
+    centre = big[0].mean(axis=0)
+    r = np.hypot(big[0, :, 1] - 0.4, big[0, :, 2] - rig.axle_z[0])
+    assert r.max() == pytest.approx(0.4, rel=1e-5) and centre[0] > 0
+
+
+def test_car_parameters_change_the_shape():
+    tall = car_template(CarParams(height=1.9, length=5.0))
+    assert tall.points[:, 1].max() == pytest.approx(1.9, abs=1e-3)
+    assert np.ptp(tall.points[:, 2]) == pytest.approx(5.0, abs=1e-3)
