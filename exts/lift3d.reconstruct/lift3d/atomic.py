@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -37,6 +38,26 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def _new_temp(target: Path, suffix: str, directory: bool) -> Path:
+    """Create a fresh hidden sibling of ``target`` (file or folder) with the usual umask-based mode.
+
+    ``tempfile.mkstemp``/``mkdtemp`` would create it private (0600/0700), and
+    that mode would survive the rename, hiding the asset from other users of a
+    shared stage.
+    """
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}{suffix}"
+        try:
+            if directory:
+                os.mkdir(tmp, 0o777)
+            else:
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {target}")
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success move it over ``target``.
@@ -47,14 +68,11 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     """
     target = Path(target)
     _check_writable_dir(target.parent)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp" + (suffix if suffix is not None else target.suffix),
-        dir=target.parent,
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_temp(target, ".tmp" + (suffix if suffix is not None else target.suffix), directory=False)
     try:
         yield tmp
+        with contextlib.suppress(OSError):  # keep the mode of the file being replaced
+            os.chmod(tmp, target.stat().st_mode & 0o7777)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -88,7 +106,7 @@ def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None]) -> None
     """
     target = Path(target)
     _check_writable_dir(target.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = _new_temp(target, ".tmp", directory=True)
     try:
         fill(tmp)
         if target.exists():
