@@ -1,0 +1,484 @@
+"""A USD stage that several people or processes add reconstructions to at once.
+
+Layout (see ``docs/COLLABORATION.md``)::
+
+    stage.usda                 root layer: upAxis Y, metersPerUnit 1, defaultPrim /World,
+                               customLayerData {lift3d: {sharedStage: true}}, and one
+                               sublayer per writer; it defines /World/Reconstructions
+    stage.usda.lock            lock file guarding the root's subLayers list
+    writers/<writer>.usda      one writer's layer: its reconstructions only
+    writers/<writer>.usda.lock lock file guarding that layer
+
+Rules that make concurrent use safe without a server:
+
+* The only edit ever made to the root is appending a writer's sublayer entry;
+  it happens under an exclusive lock on ``<root>.lock``, after re-reading the
+  root from disk, and is saved atomically (temp file + ``os.replace``), so
+  writers that join at the same time never drop each other's entry.
+* A writer edits only its own layer, under its own lock, re-reading it from
+  disk first and saving it atomically; a ``kill -9`` in the middle of a save
+  leaves the previous complete layer in place.
+* Each reconstruction is a ``def Xform`` at
+  ``/World/Reconstructions/<writer>__<asset>_<digest>`` that references the
+  asset layer (path relative to the writer layer). The writer name is part of
+  the prim name and cannot contain ``__``, so two writers never author the
+  same prim; the digest (of the asset layer's bytes) keeps re-reconstructions
+  of the same photo apart. ``customData`` records ``lift3d:writer``,
+  ``lift3d:source`` (the photo) and ``lift3d:time`` (UTC, ISO 8601).
+* A writer's layer is on disk before its entry appears in the root, so a
+  reader never meets a sublayer that does not exist.
+
+Edits work on the layer text through anonymous ``Sdf`` layers, never through
+the process-wide layer registry, so a stage open in the same process (for
+:meth:`SharedStage.watch`) is not modified behind USD's back; readers pick up
+changes by reloading layers whose bytes changed (``Sdf.Layer.Reload(force=True)``,
+because a plain reload trusts modification times).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from pxr import Sdf, Tf, Usd
+
+from .. import __version__
+from ..atomic import atomic_path
+from ..errors import InputError
+from ..naming import sanitize_name
+
+WORLD = Sdf.Path("/World")
+RECONSTRUCTIONS = Sdf.Path("/World/Reconstructions")
+WRITERS_FOLDER = "writers"
+LOCK_TIMEOUT_S = 120.0
+_DIGEST_LEN = 8
+
+
+def utc_now() -> str:
+    """The current time as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def writer_name(writer: str | None = None) -> str:
+    """A writer's layer name: ``writer`` if given, else ``stage.writer`` from the settings, else ``user@host``.
+
+    The result is a USD identifier without runs of underscores (``alice@ws-3.lan``
+    becomes ``alice_ws_3_lan``), so ``__`` can separate it from the asset name in
+    prim names.
+    """
+    if not writer:
+        from ..settings import load_settings
+
+        writer = load_settings().stage.writer
+    if not writer:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "user"
+        writer = f"{user}@{socket.gethostname()}"
+    return re.sub(r"_+", "_", sanitize_name(writer, fallback="writer"))
+
+
+def _digest_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def _save_text(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically, readable by the team (the umask's mode, not mkstemp's 0600)."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        os.chmod(tmp, _FILE_MODE)
+
+
+def _read_layer(path: Path, what: str) -> Sdf.Layer:
+    """Parse a .usda file into a fresh anonymous layer (not the shared registry)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {path} cannot be read as a text USD layer: {exc}") from None
+    layer = Sdf.Layer.CreateAnonymous(".usda")
+    try:
+        ok = layer.ImportFromString(text)
+    except Tf.ErrorException:
+        ok = False
+    if not ok:
+        raise InputError(f"{what} {path} is not a valid USD layer")
+    return layer
+
+
+def _remove_orphan_temps(target: Path) -> None:
+    """Delete temporary files left beside ``target`` by a killed save (call with ``target``'s lock held)."""
+    for tmp in target.parent.glob(f".{target.name}.*.tmp{target.suffix}"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    lock = FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            _remove_orphan_temps(target)
+            yield
+    except Timeout:
+        raise InputError(f"could not lock {target} within {LOCK_TIMEOUT_S:.0f} s; another writer holds it") from None
+
+
+def _set_stage_metadata(layer: Sdf.Layer) -> None:
+    layer.pseudoRoot.SetInfo("upAxis", "Y")
+    layer.pseudoRoot.SetInfo("metersPerUnit", 1.0)
+    layer.defaultPrim = WORLD.name
+
+
+def _ensure_scaffold(layer: Sdf.Layer) -> Sdf.PrimSpec:
+    """Define /World (Xform) and /World/Reconstructions (Scope) in ``layer``; return the latter."""
+    world = layer.GetPrimAtPath(WORLD) or Sdf.PrimSpec(layer.pseudoRoot, WORLD.name, Sdf.SpecifierDef, "Xform")
+    recon = layer.GetPrimAtPath(RECONSTRUCTIONS) or Sdf.PrimSpec(world, RECONSTRUCTIONS.name, Sdf.SpecifierDef,
+                                                                   "Scope")
+    return recon
+
+
+def _is_shared_root(layer: Sdf.Layer) -> bool:
+    data = layer.customLayerData.get("lift3d")
+    return isinstance(data, dict) and bool(data.get("sharedStage"))
+
+
+def _root_text() -> str:
+    layer = Sdf.Layer.CreateAnonymous(".usda")
+    _set_stage_metadata(layer)
+    layer.customLayerData = {"lift3d": {"sharedStage": True, "version": __version__,
+                                        "writersFolder": WRITERS_FOLDER}}
+    layer.documentation = ("lift3d shared stage: one sublayer per writer; reconstructions live under "
+                           "/World/Reconstructions")
+    _ensure_scaffold(layer)
+    return layer.ExportToString()
+
+
+def _check_root_suffix(path: Path) -> None:
+    if path.suffix.lower() != ".usda":
+        raise InputError(f"a shared stage root must be a .usda file, not {path.name}")
+
+
+def init_shared_stage(path: Path | str) -> str:
+    """Create the shared stage root layer at ``path`` if it does not exist; return its path.
+
+    An existing lift3d shared stage is left as it is; an existing file that is
+    not one is an :class:`InputError` (it is never overwritten).
+    """
+    root = Path(path).absolute()
+    _check_root_suffix(root)
+    with _locked(root):
+        if root.exists():
+            if not _is_shared_root(_read_layer(root, "stage")):
+                raise InputError(f"{root} exists and is not a lift3d shared stage; choose a new file")
+        else:
+            _save_text(root, _root_text())
+    return str(root)
+
+
+@dataclass
+class StageEntry:
+    """One reconstruction in the composed shared stage.
+
+    Attributes:
+        prim_path: ``/World/Reconstructions/<name>``.
+        writer: the writer recorded in ``customData["lift3d"]["writer"]``.
+        source: the source photo recorded when it was added (may be empty).
+        time: when it was added, UTC ISO 8601.
+        asset: absolute path of the referenced asset layer (``""`` if none).
+        layer: file name of the layer that authored the prim, e.g. ``writers/alice.usda``.
+    """
+
+    prim_path: str
+    writer: str
+    source: str
+    time: str
+    asset: str
+    layer: str
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of the fields."""
+        return asdict(self)
+
+
+@dataclass
+class AddItem:
+    """One asset to add: its layer, an optional prim name (default: the asset's) and source photo."""
+
+    asset: Path | str
+    name: str | None = None
+    source: str | None = None
+
+
+class SharedStage:
+    """A shared stage root and this process's writer layer in it.
+
+    Args:
+        path: the root layer (``.usda``).
+        writer: this writer's name (default: settings ``stage.writer``, else ``user@host``).
+        create: create the root if it does not exist; if False a missing root is an InputError.
+    """
+
+    def __init__(self, path: Path | str, writer: str | None = None, create: bool = True) -> None:
+        self.root = Path(path).absolute()
+        _check_root_suffix(self.root)
+        if create:
+            init_shared_stage(self.root)
+        elif not self.root.exists():
+            raise InputError(f"shared stage {self.root} does not exist; create it with `lift3d stage init`")
+        elif not _is_shared_root(_read_layer(self.root, "stage")):
+            raise InputError(f"{self.root} is not a lift3d shared stage")
+        self.writer = writer_name(writer)
+        self.writer_layer = self.root.parent / WRITERS_FOLDER / f"{self.writer}.usda"
+
+    # ---------------------------------------------------------------- writing
+
+    def _sublayer_entry(self) -> str:
+        return f"./{WRITERS_FOLDER}/{self.writer_layer.name}"
+
+    def _join(self) -> None:
+        """Append this writer's sublayer to the root, once (root lock, re-read, atomic save)."""
+        entry = self._sublayer_entry()
+        with _locked(self.root):
+            layer = _read_layer(self.root, "stage")
+            if not _is_shared_root(layer):
+                raise InputError(f"{self.root} is not a lift3d shared stage")
+            listed = {os.path.normpath(p) for p in layer.subLayerPaths}
+            if os.path.normpath(entry) not in listed:
+                layer.subLayerPaths.append(entry)
+                _save_text(self.root, layer.ExportToString())
+
+    def _asset_reference(self, asset: Path) -> tuple[Sdf.Reference, str]:
+        """Check ``asset`` is a USD layer with a root prim; return a reference to it and its digest."""
+        if not asset.is_file():
+            raise InputError(f"asset {asset} does not exist")
+        try:
+            layer = Sdf.Layer.OpenAsAnonymous(str(asset))
+        except Tf.ErrorException:
+            layer = None
+        if layer is None:
+            raise InputError(f"asset {asset} is not a valid USD layer")
+        prim_path = Sdf.Path.emptyPath
+        if not layer.defaultPrim:
+            roots = [p for p in layer.rootPrims if p.specifier == Sdf.SpecifierDef]
+            if not roots:
+                raise InputError(f"asset {asset} has no root prim to reference")
+            prim_path = roots[0].path
+        elif not layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)):
+            raise InputError(f"asset {asset} names a defaultPrim that it does not define")
+        rel = os.path.relpath(asset, self.writer_layer.parent).replace(os.sep, "/")
+        if not rel.startswith("."):
+            rel = "./" + rel
+        return Sdf.Reference(rel, prim_path), _digest_file(asset)[:_DIGEST_LEN]
+
+    def prim_name(self, asset: Path | str, name: str | None = None) -> str:
+        """The prim name ``add`` gives ``asset``: ``<writer>__<name>_<digest of the asset layer>``."""
+        asset = Path(asset)
+        digest = _digest_file(asset)[:_DIGEST_LEN] if asset.is_file() else ""
+        return self._prim_name(asset, name, digest)
+
+    def _prim_name(self, asset: Path, name: str | None, digest: str) -> str:
+        base = sanitize_name(name or asset.stem, fallback="asset")
+        return f"{self.writer}__{base.lstrip('_')}_{digest}"
+
+    def add(self, asset_path: Path | str, name: str | None = None, source: str | None = None) -> str:
+        """Reference ``asset_path`` under /World/Reconstructions in this writer's layer; return the prim path.
+
+        Adding the same asset layer (same bytes) under the same name again is a
+        no-op that returns the existing prim. ``source`` is the photo it came
+        from (default: the asset's recorded source image, if any).
+        """
+        return self.add_many([AddItem(asset_path, name, source)])[0]
+
+    def add_many(self, items: Iterable[AddItem]) -> list[str]:
+        """Add several assets with one save of this writer's layer; return their prim paths in order."""
+        prepared = []
+        checked: dict[Path, tuple[Sdf.Reference, str]] = {}
+        for item in items:
+            asset = Path(item.asset).absolute()
+            if asset not in checked:
+                checked[asset] = self._asset_reference(asset)
+            ref, digest = checked[asset]
+            source = item.source if item.source is not None else _recorded_source(asset)
+            prepared.append((self._prim_name(asset, item.name, digest), ref, source))
+        if not prepared:
+            return []
+        now = utc_now()
+        with _locked(self.writer_layer):
+            if self.writer_layer.exists():
+                layer = _read_layer(self.writer_layer, "writer layer")
+            else:
+                layer = Sdf.Layer.CreateAnonymous(".usda")
+                _set_stage_metadata(layer)
+                layer.customLayerData = {"lift3d": {"writer": self.writer, "version": __version__}}
+            recon = _ensure_scaffold(layer)
+            paths = []
+            changed = False
+            for prim_name, ref, source in prepared:
+                path = RECONSTRUCTIONS.AppendChild(prim_name)
+                paths.append(str(path))
+                if layer.GetPrimAtPath(path):
+                    continue
+                spec = Sdf.PrimSpec(recon, prim_name, Sdf.SpecifierDef, "Xform")
+                spec.referenceList.Prepend(ref)
+                spec.customData = {"lift3d": {"writer": self.writer, "source": source, "time": now}}
+                changed = True
+            if changed:
+                _save_text(self.writer_layer, layer.ExportToString())
+        self._join()
+        return paths
+
+    # ---------------------------------------------------------------- reading
+
+    def _open(self) -> Usd.Stage:
+        """Open the composed stage; root and writer layers already in memory are reloaded from disk."""
+        root = _read_layer(self.root, "stage")
+        paths = [str(self.root)] + [str((self.root.parent / p).resolve()) for p in root.subLayerPaths]
+        stale = [layer for layer in map(Sdf.Layer.Find, paths) if layer is not None]
+        stage = Usd.Stage.Open(str(self.root))
+        if stage is None:
+            raise InputError(f"shared stage {self.root} cannot be opened")
+        for layer in stale:
+            layer.Reload(force=True)
+        return stage
+
+    def list(self) -> list[StageEntry]:
+        """Every reconstruction in the composed stage, sorted by prim path."""
+        return sorted(_entries(self._open()).values(), key=lambda e: e.prim_path)
+
+    def watch(self, interval: float = 1.0, duration: float | None = None) -> Iterator[str]:
+        """Poll the stage's layers; yield one line per reconstruction that appeared, changed or vanished.
+
+        Every ``interval`` seconds the root and each writer layer are hashed; a
+        layer whose bytes changed is reloaded with ``Reload(force=True)`` (a
+        root reload also brings in writers that joined since). The stage's
+        ``Usd.Notice.ObjectsChanged`` notices name the prims to re-examine.
+        The first line summarises the stage; stops after ``duration`` seconds
+        (never when ``None``) or when the caller closes the generator.
+        """
+        stage = self._open()
+        known = _entries(stage)
+        dirty: set[Sdf.Path] = set()
+
+        def on_change(notice: Usd.Notice.ObjectsChanged, sender: Usd.Stage) -> None:
+            dirty.update(notice.GetResyncedPaths())
+            dirty.update(p.GetPrimPath() for p in notice.GetChangedInfoOnlyPaths())
+
+        listener = Tf.Notice.Register(Usd.Notice.ObjectsChanged, on_change, stage)
+        hashes = _layer_hashes(stage)
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            yield (f"{utc_now()} watching {self.root} ({len(known)} reconstructions, "
+                   f"{len(stage.GetRootLayer().subLayerPaths)} writers)")
+            while deadline is None or time.monotonic() < deadline:
+                wait = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+                time.sleep(wait)
+                for layer in stage.GetLayerStack(includeSessionLayers=False):
+                    digest = _hash_or_none(layer.realPath)
+                    if digest is not None and digest != hashes.get(layer.identifier):
+                        layer.Reload(force=True)
+                hashes = _layer_hashes(stage)
+                if not dirty:
+                    continue
+                paths, dirty_now = set(known), set(dirty)
+                dirty.clear()
+                current = _entries(stage)
+                affected = {p for p in set(current) | paths
+                            if any(Sdf.Path(p).HasPrefix(d) or d.HasPrefix(Sdf.Path(p)) for d in dirty_now)}
+                for path in sorted(affected):
+                    old, new = known.get(path), current.get(path)
+                    if old is None and new is not None:
+                        yield f"{utc_now()} appeared {path} writer={new.writer} source={new.source}"
+                    elif old is not None and new is None:
+                        yield f"{utc_now()} vanished {path} writer={old.writer}"
+                    elif old != new:
+                        yield f"{utc_now()} changed {path} writer={new.writer} source={new.source}"
+                known = current
+        finally:
+            listener.Revoke()
+
+
+def _hash_or_none(path: str) -> str | None:
+    try:
+        return _digest_file(Path(path))
+    except OSError:
+        return None
+
+
+def _layer_hashes(stage: Usd.Stage) -> dict[str, str | None]:
+    return {layer.identifier: _hash_or_none(layer.realPath)
+            for layer in stage.GetLayerStack(includeSessionLayers=False)}
+
+
+def _entries(stage: Usd.Stage) -> dict[str, StageEntry]:
+    """prim path -> entry for every child of /World/Reconstructions in the composed ``stage``."""
+    parent = stage.GetPrimAtPath(RECONSTRUCTIONS)
+    out: dict[str, StageEntry] = {}
+    if not parent:
+        return out
+    root_dir = Path(stage.GetRootLayer().realPath).parent
+    for prim in parent.GetChildren():
+        data = prim.GetCustomDataByKey("lift3d") or {}
+        asset, layer_name = "", ""
+        for spec in prim.GetPrimStack():
+            if spec.path != prim.GetPath():
+                continue
+            refs = spec.referenceList.GetAddedOrExplicitItems()
+            if refs and not asset:
+                asset = spec.layer.ComputeAbsolutePath(refs[0].assetPath) if refs[0].assetPath else ""
+            if not layer_name and spec.layer.realPath:
+                layer_name = os.path.relpath(spec.layer.realPath, root_dir).replace(os.sep, "/")
+        path = str(prim.GetPath())
+        out[path] = StageEntry(prim_path=path, writer=str(data.get("writer", "")), source=str(data.get("source", "")),
+                               time=str(data.get("time", "")), asset=asset, layer=layer_name)
+    return out
+
+
+def _recorded_source(asset: Path) -> str:
+    """The source image the asset layer records in its default prim's customData, else ``""``."""
+    layer = Sdf.Layer.OpenAsAnonymous(str(asset))
+    prim = layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)) if layer.defaultPrim else None
+    data = dict(prim.customData) if prim else {}
+    lift3d = data.get("lift3d", {})
+    for holder in (lift3d, lift3d.get("provenance", {}) if isinstance(lift3d, dict) else {}):
+        if not isinstance(holder, dict):
+            continue
+        for key in ("source", "images", "sources"):
+            value = holder.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, (list, tuple)) and value:
+                first = value[0]
+                return str(first.get("path", first.get("file", ""))) if isinstance(first, dict) else str(first)
+    return ""
