@@ -54,7 +54,7 @@ from filelock import FileLock, Timeout
 from pxr import Sdf, Tf, Usd
 
 from .. import __version__
-from ..atomic import atomic_path
+from ..atomic import write_text_atomic
 from ..errors import InputError
 from ..naming import sanitize_name
 
@@ -96,27 +96,6 @@ def _digest_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def _save_text(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` atomically, readable by the team (the umask's mode, not mkstemp's 0600)."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-        os.chmod(tmp, _FILE_MODE)
 
 
 def _read_layer(path: Path, what: str) -> Sdf.Layer:
@@ -203,7 +182,7 @@ def init_shared_stage(path: Path | str) -> str:
             if not _is_shared_root(_read_layer(root, "stage")):
                 raise InputError(f"{root} exists and is not a lift3d shared stage; choose a new file")
         else:
-            _save_text(root, _root_text())
+            write_text_atomic(root, _root_text())
     return str(root)
 
 
@@ -277,7 +256,7 @@ class SharedStage:
             listed = {os.path.normpath(p) for p in layer.subLayerPaths}
             if os.path.normpath(entry) not in listed:
                 layer.subLayerPaths.append(entry)
-                _save_text(self.root, layer.ExportToString())
+                write_text_atomic(self.root, layer.ExportToString())
 
     def _asset_reference(self, asset: Path) -> tuple[Sdf.Reference, str]:
         """Check ``asset`` is a USD layer with a root prim; return a reference to it and its digest."""
@@ -355,7 +334,7 @@ class SharedStage:
                 spec.customData = {"lift3d": {"writer": self.writer, "source": source, "time": now}}
                 changed = True
             if changed:
-                _save_text(self.writer_layer, layer.ExportToString())
+                write_text_atomic(self.writer_layer, layer.ExportToString())
         self._join()
         return paths
 
