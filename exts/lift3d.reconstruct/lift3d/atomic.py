@@ -20,7 +20,8 @@ from pathlib import Path
 from .errors import InputError
 
 
-def _check_writable_dir(directory: Path) -> None:
+def ensure_writable_dir(directory: Path) -> None:
+    """Create ``directory`` (and parents) if needed; InputError if that fails or it is not writable."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -67,7 +68,7 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     On any exception the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
-    _check_writable_dir(target.parent)
+    ensure_writable_dir(target.parent)
     tmp = _new_temp(target, ".tmp" + (suffix if suffix is not None else target.suffix), directory=False)
     try:
         yield tmp
@@ -105,7 +106,7 @@ def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None]) -> None
     ``.<name>.old-*``). A failure in ``fill`` leaves ``target`` untouched.
     """
     target = Path(target)
-    _check_writable_dir(target.parent)
+    ensure_writable_dir(target.parent)
     tmp = _new_temp(target, ".tmp", directory=True)
     try:
         fill(tmp)

@@ -150,7 +150,16 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 
 def _origin(sources: list[tuple[Path, dict[str, Any]]], loc: tuple[Any, ...]) -> str:
-    """Name the last file that set the key at ``loc`` (or its nearest parent table)."""
+    """Name where the key at ``loc`` (or its nearest parent table) was set.
+
+    Environment variables override the files, so one that sets the key wins;
+    otherwise the last file that set it.
+    """
+    env_names = {name.upper(): name for name in os.environ}
+    for depth in range(len(loc), 0, -1):
+        env = "LIFT3D_" + "__".join(str(p).upper() for p in loc[:depth])
+        if env in env_names:
+            return f"environment variable {env_names[env]}"
     for depth in range(len(loc), 0, -1):
         for path, data in reversed(sources):
             node: Any = data
@@ -161,8 +170,7 @@ def _origin(sources: list[tuple[Path, dict[str, Any]]], loc: tuple[Any, ...]) ->
                     break
             else:
                 return str(path)
-    env = "LIFT3D_" + "__".join(str(p).upper() for p in loc[:2])
-    return f"environment ({env})" if any(k.startswith("LIFT3D_") for k in os.environ) else str(sources[0][0])
+    return str(sources[0][0])
 
 
 def load_settings(user_file: Path | str | None = None) -> Settings:
