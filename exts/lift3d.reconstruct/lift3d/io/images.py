@@ -1,0 +1,283 @@
+"""Loading input photos and masks, choosing the object mask, cropping to the object.
+
+Pixel conventions follow :mod:`lift3d.camera`: arrays are indexed ``[v, u]``
+(row, column), row 0 at the top, pixel centres at half-integers.
+
+Colour: :func:`load_image` returns **sRGB-encoded** values scaled to [0, 1]
+(the file's values divided by their maximum, not linearised). The reconstructor
+bakes these values straight into the albedo texture, which the asset stores as
+sRGB (DESIGN.md section 4), so keeping them encoded avoids a lossy round trip;
+a stage that needs linear light must convert explicitly.
+
+Alpha, when the file has it, is straight (not premultiplied) coverage in [0, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..camera import Camera
+from ..errors import InputError
+
+MAX_PIXELS = 64_000_000
+"""Largest image (width x height) we decode; bigger files are refused as possible decompression bombs."""
+
+FULL_FRAME_FRACTION = 0.98
+"""A mask covering more than this fraction of the image does not isolate an object."""
+
+_FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+@dataclass
+class LoadedImage:
+    """A decoded input photo.
+
+    Attributes:
+        path: the file it came from.
+        rgb: (H, W, 3) float32 sRGB-encoded colour in [0, 1], EXIF orientation applied.
+        alpha: (H, W) float32 straight alpha in [0, 1], or ``None`` if the file has none.
+        digest: SHA-256 of the file's bytes (hex), recorded in the asset's provenance.
+        size: ``(width, height)`` in pixels after the EXIF rotation (the size of ``rgb``).
+    """
+
+    path: Path
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    digest: str
+    size: tuple[int, int]
+
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not an image file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    if not data:
+        raise InputError(f"{what} {path} is an empty file")
+    return data
+
+
+def _decode(path: Path, data: bytes, what: str) -> Image.Image:
+    """Open, size-check and fully decode ``data``; every failure is an InputError naming ``path``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=_FORMATS)
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"{what} {path} is {w}x{h} pixels, more than the {MAX_PIXELS // 1_000_000} MP "
+                                 "limit")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{what} {path} is too large to decode safely (more than "
+                         f"{MAX_PIXELS // 1_000_000} MP)") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{what} {path} is not a PNG, JPEG or WebP image") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"{what} {path} is corrupt or truncated ({exc})") from None
+    if im.width == 0 or im.height == 0:
+        raise InputError(f"{what} {path} has no pixels")
+    return im
+
+
+def _channels(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W, 3) colour and (H, W) alpha (or None) as float32 in [0, 1]."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        grey = np.asarray(im, dtype=np.float64)
+        grey = np.clip(grey / 65535.0, 0.0, 1.0).astype(np.float32)
+        return np.repeat(grey[..., None], 3, axis=2), None
+    if mode == "F":
+        grey = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=2), None
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    elif mode in ("LA", "La", "PA", "RGBa"):
+        im = im.convert("RGBA")
+    elif mode not in ("RGB", "RGBA"):
+        im = im.convert("RGB")  # L, 1, CMYK, YCbCr, ...
+    arr = np.asarray(im, dtype=np.float32) / 255.0
+    if im.mode == "RGBA":
+        return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
+    return np.ascontiguousarray(arr), None
+
+
+def load_image(path: Path | str) -> LoadedImage:
+    """Decode a PNG, JPEG or WebP photo (8 or 16 bit; RGB, RGBA, L, LA, palette, I;16).
+
+    EXIF orientation is applied. Images above :data:`MAX_PIXELS` are refused
+    before decoding. Raises :class:`InputError` (one sentence naming the file)
+    for a missing file, a folder, an empty, truncated or corrupt file, or a
+    file that is not one of those formats.
+    """
+    path = Path(path)
+    data = _read_bytes(path, "image")
+    im = _decode(path, data, "image")
+    rgb, alpha = _channels(im)
+    return LoadedImage(path=path, rgb=rgb, alpha=alpha, digest=hashlib.sha256(data).hexdigest(),
+                       size=(im.width, im.height))
+
+
+def _check_coverage(mask: np.ndarray, source: str) -> np.ndarray:
+    """Refuse an empty or (nearly) full-frame binary mask; ``source`` names where it came from."""
+    frac = float(mask.mean()) if mask.size else 0.0
+    if not mask.any():
+        raise InputError(f"{source} is empty: it marks no object pixels")
+    if frac > FULL_FRAME_FRACTION:
+        raise InputError(f"{source} covers {frac:.0%} of the image, so it does not separate an object "
+                         "from its background")
+    return mask
+
+
+def load_mask(path: Path | str, size: tuple[int, int]) -> np.ndarray:
+    """Read a mask image (white = object) for an image of ``size = (width, height)``.
+
+    Any mode and bit depth: a file with a non-trivial alpha channel uses its
+    alpha, otherwise its grey value (luminance for colour files); the mask is
+    ``value >= 50 %`` of full scale. A mask whose size differs from the image
+    but whose aspect ratio matches (within one pixel) is resized with
+    nearest-neighbour sampling; a different aspect ratio is an error, as are an
+    empty mask and a mask covering more than 98 % of the image.
+
+    Returns:
+        (H, W) bool, True on the object.
+    """
+    path = Path(path)
+    data = _read_bytes(path, "mask")
+    im = _decode(path, data, "mask")
+    rgb, alpha = _channels(im)
+    if alpha is not None and float(alpha.min()) < 0.5:
+        value = alpha
+    else:
+        value = rgb @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+    mask = value >= 0.5
+    width, height = size
+    mh, mw = mask.shape
+    if (mw, mh) != (width, height):
+        if abs(mw * height / mh - width) > 1.0 or abs(mh * width / mw - height) > 1.0:
+            raise InputError(f"mask {path} is {mw}x{mh} pixels but the image is {width}x{height}, "
+                             "a different aspect ratio")
+        mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+    return _check_coverage(mask, f"mask {path}")
+
+
+def object_mask(image: LoadedImage, mask_path: Path | str | None = None) -> np.ndarray:
+    """The object's (H, W) bool mask for ``image``.
+
+    Order of precedence (DESIGN.md section 4, Inputs):
+
+    1. the image's alpha channel (``alpha >= 0.5``) when it is not trivially
+       opaque (some pixel has ``alpha < 0.5``);
+    2. otherwise the mask file ``mask_path`` (see :func:`load_mask`);
+    3. otherwise automatic foreground extraction
+       (:func:`lift3d.io.foreground.extract_foreground`).
+
+    Raises :class:`InputError` if the chosen mask is empty or nearly full-frame,
+    or if no object can be separated automatically.
+    """
+    if image.alpha is not None and float(image.alpha.min()) < 0.5:
+        return _check_coverage(image.alpha >= 0.5, f"the transparency (alpha channel) of {image.path}")
+    if mask_path is not None:
+        return load_mask(mask_path, image.size)
+    from .foreground import extract_foreground
+
+    return extract_foreground(image.rgb, name=str(image.path))
+
+
+@dataclass
+class Crop:
+    """A square, object-centred crop resampled to the working resolution.
+
+    Attributes:
+        rgb: (S, S, 3) float32 colour in [0, 1] (same encoding as the input); pixels
+            outside the original image are filled with ``fill``.
+        mask: (S, S) float32 object coverage in [0, 1] (area-resampled binary mask;
+            threshold at 0.5 for a binary mask).
+        camera: the input camera adjusted to the crop (``Camera.cropped`` then
+            ``Camera.scaled``), or ``None`` when no camera was given.
+        box: ``(x0, y0, side)``: the crop's top-left corner and edge in pixels of
+            the original image (integers; may extend past the image borders).
+            With no camera, a camera guessed for the original image maps to the
+            crop by ``guess.cropped(x0, y0, side, side).scaled(S, S)``.
+    """
+
+    rgb: np.ndarray
+    mask: np.ndarray
+    camera: Camera | None
+    box: tuple[int, int, int]
+
+
+def crop_to_object(rgb: np.ndarray, mask: np.ndarray, camera: Camera | None, size: int,
+                   margin: float = 0.1, fill: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Crop:
+    """Crop a square around ``mask``'s bounding box and resample it to ``size`` x ``size``.
+
+    The square is centred on the bounding box; its edge is the box's longer
+    side plus ``margin`` times that side on each side (so ``margin=0.1`` leaves
+    10 % free space around the object). Parts of the square outside the image
+    get colour ``fill`` and mask 0.
+
+    Args:
+        rgb: (H, W, 3) float32 image in [0, 1].
+        mask: (H, W) bool or float object mask (> 0.5 = object).
+        camera: the image's camera (its width/height must equal W/H), or ``None``.
+        size: output edge in pixels (the working resolution).
+        margin: free space around the object, as a fraction of its longer side.
+        fill: colour of pixels outside the image, in [0, 1].
+    """
+    rgb = np.asarray(rgb, dtype=np.float32)
+    binary = np.asarray(mask) > 0.5
+    h, w = binary.shape
+    if rgb.shape[:2] != (h, w):
+        raise ValueError(f"image {rgb.shape[:2]} and mask {binary.shape} differ in size")
+    if size < 1 or margin < 0:
+        raise ValueError("size must be positive and margin non-negative")
+    if not binary.any():
+        raise InputError("the object mask is empty, so there is nothing to crop")
+    if camera is not None and (camera.width, camera.height) != (w, h):
+        raise ValueError(f"camera is {camera.width}x{camera.height} but the image is {w}x{h}")
+    rows = np.flatnonzero(binary.any(axis=1))
+    cols = np.flatnonzero(binary.any(axis=0))
+    y_lo, y_hi = rows[0], rows[-1] + 1  # pixel edges
+    x_lo, x_hi = cols[0], cols[-1] + 1
+    long_side = max(x_hi - x_lo, y_hi - y_lo)
+    side = int(np.ceil(long_side * (1.0 + 2.0 * margin)))
+    x0 = int(np.floor(0.5 * (x_lo + x_hi) - 0.5 * side))
+    y0 = int(np.floor(0.5 * (y_lo + y_hi) - 0.5 * side))
+
+    canvas = np.empty((side, side, 3), dtype=np.float32)
+    canvas[:] = np.asarray(fill, dtype=np.float32)
+    cover = np.zeros((side, side), dtype=np.float32)
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
+    canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    cover[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = binary[sy0:sy1, sx0:sx1]
+
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    out_rgb = cv2.resize(canvas, (size, size), interpolation=interp)
+    out_mask = cv2.resize(cover, (size, size), interpolation=interp)
+    out_cam = camera.cropped(x0, y0, side, side).scaled(size, size) if camera is not None else None
+    return Crop(rgb=np.clip(out_rgb, 0.0, 1.0), mask=np.clip(out_mask, 0.0, 1.0), camera=out_cam,
+                box=(x0, y0, side))
