@@ -1,0 +1,99 @@
+"""Shared test data for the Warp kernel tests: random meshes, cameras and a reference ray caster."""
+
+from __future__ import annotations
+
+import numpy as np
+import warp as wp
+
+from lift3d.camera import Camera, look_at, orbit_camera
+
+wp.set_module_options({"enable_backward": False})
+
+
+def devices() -> list[str]:
+    """Warp devices to test on: the CPU, plus CUDA when present."""
+    wp.init()
+    return ["cpu"] + (["cuda:0"] if wp.get_cuda_device_count() > 0 else [])
+
+
+def icosphere(subdivisions: int = 2, radius: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit icosphere scaled to ``radius``: (V, 3) float32 points, (F, 3) int32 counter-clockwise outward faces."""
+    t = (1.0 + 5 ** 0.5) / 2.0
+    verts = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
+             (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
+    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
+             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
+             (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
+    pts = [np.array(v, dtype=np.float64) / np.linalg.norm(v) for v in verts]
+    for _ in range(subdivisions):
+        cache: dict[tuple[int, int], int] = {}
+
+        def mid(a: int, b: int) -> int:
+            key = (min(a, b), max(a, b))
+            if key not in cache:
+                m = pts[a] + pts[b]
+                pts.append(m / np.linalg.norm(m))
+                cache[key] = len(pts) - 1
+            return cache[key]
+
+        new = []
+        for a, b, c in faces:
+            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
+            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new
+    return (np.array(pts) * radius).astype(np.float32), np.array(faces, dtype=np.int32)
+
+
+def noisy_sphere(rng: np.random.Generator, subdivisions: int = 3, noise: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+    """Icosphere with radial noise: a closed, star-shaped mesh with self-occlusion."""
+    pts, faces = icosphere(subdivisions)
+    pts = pts * (1.0 + noise * rng.standard_normal((len(pts), 1))).astype(np.float32)
+    return pts.astype(np.float32), faces
+
+
+def triangle_soup(rng: np.random.Generator, count: int = 200, size: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` random, mutually intersecting triangles inside a 2 m cube."""
+    centres = rng.uniform(-1.0, 1.0, (count, 1, 3))
+    pts = (centres + rng.uniform(-size, size, (count, 3, 3))).reshape(-1, 3).astype(np.float32)
+    return pts, np.arange(3 * count, dtype=np.int32).reshape(count, 3)
+
+
+def random_camera(rng: np.random.Generator, width: int = 80, height: int = 64, distance=(3.0, 4.5)) -> Camera:
+    """Camera on a random orbit looking near the origin, with an off-centre principal point."""
+    cam = orbit_camera(rng.uniform(-np.pi, np.pi), rng.uniform(-1.2, 1.2), rng.uniform(*distance),
+                       rng.uniform(0.6, 1.0), width, height)
+    target = rng.uniform(-0.2, 0.2, 3)
+    c2w = look_at(cam.position, target)
+    return Camera(cam.fx, cam.fy * rng.uniform(0.9, 1.1), cam.cx + rng.uniform(-5, 5), cam.cy + rng.uniform(-5, 5),
+                  width, height, c2w)
+
+
+@wp.kernel
+def _cast(mesh: wp.uint64, origin: wp.vec3, c2w_rot: wp.mat33, K: wp.vec4,
+          tri: wp.array2d(dtype=wp.int32), depth: wp.array2d(dtype=wp.float32)):
+    y, x = wp.tid()
+    d = wp.vec3((float(x) + 0.5 - K[2]) / K[0], -(float(y) + 0.5 - K[3]) / K[1], -1.0)
+    scale = wp.length(d)
+    q = wp.mesh_query_ray(mesh, origin, c2w_rot * (d / scale), 1.0e6)
+    if q.result:
+        tri[y, x] = q.face
+        depth[y, x] = q.t / scale
+    else:
+        tri[y, x] = -1
+        depth[y, x] = wp.inf
+
+
+def ray_cast(points: np.ndarray, faces: np.ndarray, camera: Camera, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Independent reference: nearest hit of the ray through each pixel centre with ``wp.Mesh``.
+
+    Returns (H, W) int32 triangle ids (-1 = miss) and (H, W) float32 depth along the optical axis (metres).
+    """
+    mesh = wp.Mesh(points=wp.array(points, dtype=wp.vec3, device=device),
+                   indices=wp.array(faces.reshape(-1), dtype=wp.int32, device=device))
+    tri = wp.empty((camera.height, camera.width), dtype=wp.int32, device=device)
+    depth = wp.empty((camera.height, camera.width), dtype=wp.float32, device=device)
+    rot = wp.mat33(*camera.cam_to_world[:3, :3].astype(np.float32).reshape(-1).tolist())
+    wp.launch(_cast, dim=(camera.height, camera.width),
+              inputs=[mesh.id, wp.vec3(*camera.position.tolist()), rot, wp.vec4(*camera.intrinsics.tolist()), tri, depth],
+              device=device)
+    return tri.numpy(), depth.numpy()
