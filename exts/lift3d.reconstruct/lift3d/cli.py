@@ -94,6 +94,8 @@ def batch(
                         preset=_choice(preset, PRESETS, "preset"), out_dir=out, writer=writer, quiet=as_json)
     if as_json:
         _echo_json(summary.to_json())
+    else:
+        typer.echo(summary.format())
     raise typer.Exit(0 if summary.failed == 0 else 1)
 
 

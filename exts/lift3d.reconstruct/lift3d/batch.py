@@ -1,0 +1,446 @@
+"""Batch reconstruction: every image in a folder, in parallel, into one shared stage.
+
+``lift3d batch FOLDER --stage STAGE.usda [--workers N] [--engine local|ray]``
+
+* **What is reconstructed.** Files under ``FOLDER`` (recursively) whose
+  extension is ``.png``, ``.jpg``, ``.jpeg`` or ``.webp`` (any case), one
+  reconstruction per image. Hidden files and folders (``.name``) and the output
+  folder itself are not searched. Other files are *ignored*: they are listed in
+  the summary (``ignored``) but are neither failures nor manifest entries. A
+  file with an image extension that cannot be decoded, or shows no separable
+  object, is a *failure* with the reconstructor's reason; one image's failure
+  never stops the batch.
+* **Where results go.** Each image becomes its own asset folder
+  ``OUT/<stem>_<digest>/`` (``OUT`` defaults to ``<stage folder>/assets``),
+  where ``digest`` is the first 10 hex digits of the SHA-256 of the settings
+  fingerprint (lift3d version, category, the resolved preset and output
+  settings) and the image bytes, so the name is deterministic and unique.
+  Workers write only their asset folders (atomically); the driver alone adds
+  finished assets to its writer layer of the shared stage, as results arrive.
+* **Resuming.** ``<stage folder>/batch_manifest.jsonl`` gets one JSON line per
+  image and run: ``time, image, digest, status (ok|failed|skipped), reason,
+  asset, prim, seconds, retry, writer``; each line is one ``O_APPEND`` write followed
+  by ``fsync``. An image whose digest has an ``ok`` line and whose asset still
+  exists is skipped, so re-running an interrupted batch only does the rest. An
+  asset folder that exists without a manifest line (the run was killed between
+  the two) is complete, because asset folders are swapped in atomically: it is
+  adopted and skipped too. An image that failed because of its input (corrupt,
+  no separable object: same bytes and settings fail the same way) is not
+  retried: it is reported as failed again, with the earlier reason and no work;
+  crashes and internal errors are retried. Identical images with the same stem
+  are done once. The manifest lines also carry ``retry``.
+* **Engines.** See :mod:`lift3d.batch_engines`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import InputError
+from .naming import sanitize_name
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+MANIFEST_NAME = "batch_manifest.jsonl"
+_NAME_DIGEST_LEN = 10
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One image to reconstruct (plain data: it travels to worker processes and Ray nodes).
+
+    Attributes:
+        image: absolute path of the image file.
+        digest: SHA-256 hex of the settings fingerprint and the image bytes.
+        name: asset (folder) name, ``<sanitised stem>_<digest[:10]>``.
+        out_dir: absolute folder receiving the asset folder.
+        category, preset: reconstruction settings.
+    """
+
+    image: str
+    digest: str
+    name: str
+    out_dir: str
+    category: str
+    preset: str
+
+
+@dataclass
+class TaskOutcome:
+    """What one worker reported: the asset layer on success, else the reason it failed.
+
+    ``retry`` is False when the failure is the input's fault (same bytes and
+    settings fail the same way), True for crashes and internal errors.
+    """
+
+    asset: str | None
+    reason: str
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    retry: bool = True
+
+
+@dataclass
+class ImageRecord:
+    """One image's outcome in a batch (a manifest line).
+
+    Attributes:
+        image: the image file (absolute path).
+        digest: see :class:`ImageTask`.
+        status: ``ok``, ``failed`` or ``skipped``.
+        reason: why it failed or was skipped (``""`` when ok).
+        asset: the asset layer, ``None`` when it failed.
+        prim: its prim path in the shared stage, ``None`` when it failed.
+        seconds: reconstruction wall time in the worker (0 when not run).
+        retry: for a failure, whether a re-run tries the image again (False for bad input).
+    """
+
+    image: str
+    digest: str
+    status: str
+    reason: str = ""
+    asset: str | None = None
+    prim: str | None = None
+    seconds: float = 0.0
+    retry: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BatchSummary:
+    """The result of :func:`run_batch`: one record per image plus the ignored non-image files."""
+
+    folder: str
+    stage: str
+    writer: str
+    out_dir: str
+    manifest: str
+    engine: str
+    workers: int
+    records: list[ImageRecord]
+    ignored: list[str]
+    seconds: float
+
+    def _count(self, status: str) -> int:
+        return sum(r.status == status for r in self.records)
+
+    @property
+    def ok(self) -> int:
+        return self._count("ok")
+
+    @property
+    def failed(self) -> int:
+        return self._count("failed")
+
+    @property
+    def skipped(self) -> int:
+        return self._count("skipped")
+
+    @property
+    def images_per_minute(self) -> float:
+        """Reconstructed (``ok``) images per minute of batch wall time, start-up included."""
+        return 60.0 * self.ok / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` summary of ``lift3d batch``."""
+        out = {k: v for k, v in asdict(self).items() if k != "records"}
+        out.update(total=len(self.records), ok=self.ok, failed=self.failed, skipped=self.skipped,
+                   images_per_minute=round(self.images_per_minute, 3),
+                   records=[r.to_json() for r in self.records])
+        return out
+
+    def format(self) -> str:
+        """A few human-readable lines: counts, rate, and every failure with its reason."""
+        lines = [f"{len(self.records)} images: {self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
+                 f"{len(self.ignored)} other files ignored; {self.seconds:.1f} s "
+                 f"({self.images_per_minute:.2f} images/min, {self.engine} engine, {self.workers} workers)"]
+        lines += [f"failed: {r.image}: {r.reason}" for r in self.records if r.status == "failed"]
+        lines.append(f"stage: {self.stage} (writer {self.writer}); manifest: {self.manifest}")
+        return "\n".join(lines)
+
+
+def scan_folder(folder: Path, exclude: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """Images and other files under ``folder``, recursively, each sorted.
+
+    Returns ``(images, ignored)``: files with an image extension (case-insensitive)
+    and every other file. Hidden entries and anything under ``exclude`` are left out.
+    """
+    images: list[Path] = []
+    ignored: list[Path] = []
+    exclude = exclude.resolve() if exclude is not None else None
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and (exclude is None or (here / d).resolve() != exclude))
+        for fname in sorted(filenames):
+            if fname.startswith("."):
+                continue
+            path = here / fname
+            (images if path.suffix.lower() in IMAGE_EXTENSIONS else ignored).append(path)
+    return sorted(images), sorted(ignored)
+
+
+def settings_fingerprint(category: str, preset: str) -> str:
+    """JSON of everything that changes a reconstruction besides the image: version, category, preset, output."""
+    from .settings import load_settings
+
+    settings = load_settings()
+    return json.dumps({"version": __version__, "category": category,
+                       "category_settings": settings.category(category).model_dump(),
+                       "preset": preset, "preset_settings": settings.preset(preset).model_dump(),
+                       "output": settings.output.model_dump(exclude={"folder"})}, sort_keys=True)
+
+
+def image_digest(data: bytes, fingerprint: str) -> str:
+    """SHA-256 hex of the settings ``fingerprint`` and the image bytes ``data``."""
+    return hashlib.sha256(fingerprint.encode("utf-8") + b"\0" + data).hexdigest()
+
+
+def reconstruct_one(task: ImageTask) -> TaskOutcome:
+    """Reconstruct one image into ``task.out_dir/task.name`` (runs in a worker process or a Ray task).
+
+    Never raises for a bad image: the reason goes into the outcome. Nothing is
+    added to any stage here; that is the driver's job.
+    """
+    from .api import ReconstructRequest, reconstruct
+    from .errors import Lift3dError
+
+    start = time.perf_counter()
+    try:
+        result = reconstruct(ReconstructRequest(images=[Path(task.image)], category=task.category,
+                                                preset=task.preset, name=task.name, out_dir=Path(task.out_dir)))
+    except InputError as exc:
+        return TaskOutcome(None, str(exc), time.perf_counter() - start, retry=False)
+    except Lift3dError as exc:
+        return TaskOutcome(None, str(exc), time.perf_counter() - start)
+    except Exception as exc:  # a bug for this image must not stop the batch; keep its type for the report
+        return TaskOutcome(None, f"internal error: {type(exc).__name__}: {exc}", time.perf_counter() - start)
+    return TaskOutcome(str(result.asset_path), "", time.perf_counter() - start, dict(result.metrics))
+
+
+class Manifest:
+    """The append-only JSON-lines log of batch outcomes (one line per image and run)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def settled(self) -> dict[str, dict[str, Any]]:
+        """digest -> its latest line, for digests whose latest line is ``ok`` or a failure not worth retrying.
+
+        Unreadable lines (e.g. a write cut short by a full disk) are ignored.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if not isinstance(entry, dict) or not entry.get("digest") or entry.get("status") == "skipped":
+                        continue
+                    if entry.get("status") == "ok" or (entry.get("status") == "failed" and not entry.get("retry")):
+                        out[entry["digest"]] = entry
+                    else:
+                        out.pop(entry["digest"], None)
+        except FileNotFoundError:
+            pass
+        return out
+
+    def append(self, record: ImageRecord, writer: str) -> None:
+        """Append ``record`` as one line with a single ``O_APPEND`` write, then ``fsync``.
+
+        If the file does not end with a newline (a write cut short), the line
+        starts with one, so the cut line cannot swallow this one.
+        """
+        entry = {"time": _utc_now(), **record.to_json(), "writer": writer}
+        data = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _utc_now() -> str:
+    from .usd.shared_stage import utc_now
+
+    return utc_now()
+
+
+def _crashed(task: ImageTask, reason: str) -> TaskOutcome:
+    return TaskOutcome(None, reason, 0.0)
+
+
+def _source_label(image: Path, stage_dir: Path) -> str:
+    """The image path recorded in the stage: relative to the stage folder when inside it, else absolute."""
+    try:
+        return image.relative_to(stage_dir).as_posix()
+    except ValueError:
+        return str(image)
+
+
+class _Progress:
+    """A rich progress bar on stderr (count, images/min, elapsed, ETA), or nothing when quiet."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self._bar = None
+        self._start = time.monotonic()
+        if quiet:
+            return
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self._bar = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[rate]} img/min"), TextColumn("{task.fields[failed]} failed"),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                             console=Console(stderr=True), transient=False)
+        self._task = self._bar.add_task("batch", total=total, rate="-", failed=0)
+        self._bar.start()
+
+    def advance(self, done: int, failed: int) -> None:
+        if self._bar is None:
+            return
+        minutes = (time.monotonic() - self._start) / 60.0
+        self._bar.update(self._task, completed=done, failed=failed,
+                         rate=f"{done / minutes:.1f}" if minutes > 0 else "-")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _plan(images: list[Path], fingerprint: str, out_dir: Path, fmt: str, category: str, preset: str,
+          done: dict[str, dict[str, Any]]) -> Iterator[tuple[Path, ImageTask | None, ImageRecord | None, Path | None]]:
+    """Per image: ``(image, task to run, record if not run, existing asset to (re)add to the stage)``."""
+    names: dict[str, Path] = {}
+    for image in images:
+        try:
+            data = image.read_bytes()
+        except OSError as exc:
+            yield image, None, ImageRecord(str(image), "", "failed", f"cannot read {image}: {exc.strerror or exc}"), None
+            continue
+        digest = image_digest(data, fingerprint)
+        name = f"{sanitize_name(image.name, fallback='image')}_{digest[:_NAME_DIGEST_LEN]}"
+        asset = out_dir / name / f"{name}.{fmt}"
+        if name in names:
+            yield image, None, ImageRecord(str(image), digest, "skipped", f"same image and settings as {names[name]}",
+                                           str(asset)), None
+            continue
+        names[name] = image
+        before = done.get(digest, {})
+        if before.get("status") == "failed" and not asset.is_file():
+            yield image, None, ImageRecord(str(image), digest, "failed", f"failed before, not retried: {before['reason']}",
+                                           retry=False), None
+            continue
+        if asset.is_file():
+            reason = ("already reconstructed with the same settings" if before.get("status") == "ok"
+                      else "asset already present (an earlier run stopped before logging it)")
+            yield image, None, ImageRecord(str(image), digest, "skipped", reason, str(asset)), asset
+            continue
+        yield image, ImageTask(str(image), digest, name, str(out_dir), category, preset), None, None
+
+
+def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: str = "local",
+              ray_address: str | None = None, category: str = "car", preset: str = "fast",
+              out_dir: Path | str | None = None, writer: str | None = None, quiet: bool = False) -> BatchSummary:
+    """Reconstruct every image under ``folder`` and add each asset to the shared stage ``stage``.
+
+    Args:
+        folder: folder searched recursively for PNG/JPEG/WebP files.
+        stage: shared stage root layer (``.usda``); created if missing.
+        workers: parallel worker processes (local) or CPUs of a local Ray instance.
+        engine: ``local`` (process pool) or ``ray``.
+        ray_address: Ray cluster to join (default ``$RAY_ADDRESS``, else a local instance).
+        category, preset: reconstruction settings for every image.
+        out_dir: folder for the asset folders (default ``<stage folder>/assets``).
+        writer: this driver's writer layer name (default: settings, else ``user@host``).
+        quiet: no progress bar.
+
+    Returns:
+        The summary; ``summary.failed`` counts images that failed (the CLI exits 1 if any).
+    """
+    from .settings import load_settings
+    from .usd.shared_stage import AddItem, SharedStage
+
+    start = time.monotonic()
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"batch folder {folder} is not a folder")
+    if workers < 1:
+        raise InputError(f"workers must be at least 1, not {workers}")
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown engine {engine!r}; choose local or ray")
+    shared = SharedStage(stage, writer=writer)
+    stage_dir = shared.root.parent
+    out = Path(out_dir).absolute() if out_dir is not None else stage_dir / "assets"
+    images, ignored = scan_folder(folder, exclude=out)
+    if not images:
+        raise InputError(f"no PNG, JPEG or WebP images found in {folder}")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(stage_dir / MANIFEST_NAME)
+    fingerprint = settings_fingerprint(category, preset)
+    fmt = load_settings().output.format
+
+    records: dict[Path, ImageRecord] = {}
+    tasks: list[ImageTask] = []
+    existing: list[tuple[Path, Path]] = []
+    for image, task, record, asset in _plan([p.absolute() for p in images], fingerprint, out, fmt, category, preset,
+                                            manifest.settled()):
+        if task is not None:
+            tasks.append(task)
+        else:
+            records[image] = record
+            if asset is not None:
+                existing.append((image, asset))
+    if existing:  # make sure finished assets are in this writer's layer (a no-op when they already are)
+        prims = shared.add_many([AddItem(asset, name=image.stem, source=_source_label(image, stage_dir))
+                                 for image, asset in existing])
+        for (image, _), prim in zip(existing, prims):
+            records[image].prim = prim
+    for record in records.values():
+        manifest.append(record, shared.writer)
+
+    progress = _Progress(len(images), quiet)
+    progress.advance(len(records), sum(r.status == "failed" for r in records.values()))
+    runner = None
+    try:
+        if tasks:
+            from .batch_engines import make_engine
+
+            runner = make_engine(engine, workers, ray_address, quiet=quiet)
+            for task, outcome in runner.run(reconstruct_one, tasks, _crashed):
+                image = Path(task.image)
+                record = ImageRecord(task.image, task.digest, "failed", outcome.reason, seconds=outcome.seconds,
+                                     retry=outcome.retry)
+                if outcome.asset is not None:
+                    try:
+                        record.prim = shared.add(outcome.asset, name=image.stem, source=_source_label(image, stage_dir))
+                        record.status, record.asset = "ok", outcome.asset
+                    except InputError as exc:
+                        record.reason = f"reconstructed, but adding it to the stage failed: {exc}"
+                manifest.append(record, shared.writer)
+                records[image] = record
+                progress.advance(len(records), sum(r.status == "failed" for r in records.values()))
+    finally:
+        if runner is not None:
+            runner.close()
+        progress.close()
+    return BatchSummary(folder=str(folder), stage=str(shared.root), writer=shared.writer, out_dir=str(out),
+                        manifest=str(manifest.path), engine=engine, workers=workers,
+                        records=[records[p.absolute()] for p in images], ignored=[str(p) for p in ignored],
+                        seconds=time.monotonic() - start)

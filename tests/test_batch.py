@@ -1,0 +1,234 @@
+"""Batch reconstruction: folder scan, digests, manifest, the local process pool, and a real end-to-end batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lift3d.batch import (ImageRecord, Manifest, image_digest, run_batch, scan_folder, settings_fingerprint)
+from lift3d.batch_engines import LocalEngine
+from lift3d.cli import main
+from lift3d.errors import InputError
+
+try:
+    import lift3d.pipeline.run  # noqa: F401
+
+    HAVE_RECONSTRUCTOR = True
+except ImportError:
+    HAVE_RECONSTRUCTOR = False
+
+needs_reconstructor = pytest.mark.skipif(not HAVE_RECONSTRUCTOR,
+                                         reason="the reconstructor (lift3d.pipeline.run) is not available yet")
+
+TINY_SETTINGS = """
+[output]
+texture_size = 64
+
+[presets.fast]
+levels = [32]
+steps = [4]
+camera_yaw_steps = 4
+camera_pitch_steps = 1
+camera_hypotheses = 1
+camera_refine_steps = 2
+texture_size = 64
+photometric_steps = 0
+sigma = 1.0
+"""
+
+
+def car_blob(path: Path, seed: int, size: int = 96) -> Path:
+    """Write a synthetic car-like RGBA image: a rounded body and two dark wheels on transparent background."""
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:size, 0:size]
+    cx, cy = size / 2 + rng.uniform(-4, 4), size * 0.55
+    body = ((u - cx) / (size * 0.42)) ** 2 + ((v - cy) / (size * 0.16)) ** 2 <= 1.0
+    cabin = ((u - cx) / (size * 0.2)) ** 2 + ((v - (cy - size * 0.14)) / (size * 0.12)) ** 2 <= 1.0
+    wheels = [((u - (cx + dx)) ** 2 + (v - (cy + size * 0.13)) ** 2) <= (size * 0.08) ** 2
+              for dx in (-size * 0.25, size * 0.25)]
+    rgba = np.zeros((size, size, 4), np.uint8)
+    color = rng.integers(60, 230, 3)
+    rgba[body | cabin, :3] = color
+    rgba[cabin & ~body, :3] = (80, 110, 140)
+    for w in wheels:
+        rgba[w, :3] = 20
+    rgba[..., 3] = np.where(body | cabin | wheels[0] | wheels[1], 255, 0)
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _die_on_three(x: int) -> int:
+    if x == 3:
+        os._exit(17)  # a worker process dying mid-task, as a segfault or an OOM kill would
+    return x * x
+
+
+# ----------------------------------------------------------------------------- no reconstructor needed
+
+
+def test_scan_folder_selects_images_by_extension(tmp_path):
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "out").mkdir()
+    for rel in ("A.PNG", "sub/b.jpeg", "sub/deeper/c.WebP", "d.jpg", "notes.txt", "sub/model.obj",
+                ".secret.png", ".hidden/e.png", "out/texture.png"):
+        (tmp_path / rel).write_bytes(b"x")
+    images, ignored = scan_folder(tmp_path, exclude=tmp_path / "out")
+    assert [p.relative_to(tmp_path).as_posix() for p in images] == ["A.PNG", "d.jpg", "sub/b.jpeg",
+                                                                     "sub/deeper/c.WebP"]
+    assert [p.relative_to(tmp_path).as_posix() for p in ignored] == ["notes.txt", "sub/model.obj"]
+
+
+def test_digest_depends_on_bytes_and_settings(tmp_path, monkeypatch):
+    fast = settings_fingerprint("car", "fast")
+    assert fast != settings_fingerprint("car", "balanced")
+    assert fast != settings_fingerprint("generic", "fast")
+    assert image_digest(b"abc", fast) == image_digest(b"abc", fast)
+    assert image_digest(b"abc", fast) != image_digest(b"abd", fast)
+    assert image_digest(b"abc", fast) != image_digest(b"abc", settings_fingerprint("car", "balanced"))
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY_SETTINGS)
+    monkeypatch.setenv("LIFT3D_CONFIG", str(cfg))
+    assert settings_fingerprint("car", "fast") != fast, "a changed preset must not reuse old results"
+    assert json.loads(settings_fingerprint("car", "fast"))["preset_settings"]["steps"] == [4]
+
+
+def test_manifest_appends_lines_and_settles_outcomes(tmp_path):
+    m = Manifest(tmp_path / "batch_manifest.jsonl")
+    assert m.settled() == {}
+    m.append(ImageRecord("/a.png", "d1", "ok", asset="/x/a.usda", prim="/World/Reconstructions/w__a_1"), "w")
+    m.append(ImageRecord("/b.png", "d2", "failed", "image /b.png is corrupt", retry=False), "w")
+    m.append(ImageRecord("/c.png", "d3", "failed", "internal error: boom"), "w")
+    m.append(ImageRecord("/a.png", "d1", "skipped", "already reconstructed with the same settings"), "w")
+    with open(m.path, "a") as fh:
+        fh.write('{"truncated": ')  # a write cut short must not break the next run
+    lines = m.path.read_text().splitlines()
+    assert len(lines) == 5
+    first = json.loads(lines[0])
+    assert set(first) == {"time", "image", "digest", "status", "reason", "asset", "prim", "seconds", "retry",
+                          "writer"}
+    settled = m.settled()
+    assert set(settled) == {"d1", "d2"}, "ok and input failures settle; internal errors are retried"
+    assert settled["d1"]["status"] == "ok"
+    m.append(ImageRecord("/a.png", "d1", "failed", "internal error: later"), "w")
+    assert "d1" not in m.settled()
+
+
+def test_local_engine_runs_in_spawned_processes_and_survives_a_dying_worker():
+    engine = LocalEngine(workers=2)
+    try:
+        results = dict(engine.run(_square, [1, 2, 3, 4], lambda t, r: -1))
+        assert results == {1: 1, 2: 4, 3: 9, 4: 16}
+        crashed: list[tuple[int, str]] = []
+
+        def on_crash(task: int, reason: str) -> int:
+            crashed.append((task, reason))
+            return -1
+
+        results = dict(engine.run(_die_on_three, [1, 2, 3, 4, 5], on_crash))
+    finally:
+        engine.close()
+    assert results[3] == -1 and [t for t, _ in crashed] == [3]
+    assert "died" in crashed[0][1]
+    assert {k: v for k, v in results.items() if k != 3} == {1: 1, 2: 4, 4: 16, 5: 25}
+
+
+def test_run_batch_rejects_bad_folders(tmp_path):
+    with pytest.raises(InputError, match="is not a folder"):
+        run_batch(tmp_path / "missing", tmp_path / "s.usda", quiet=True)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "readme.txt").write_text("no images")
+    with pytest.raises(InputError, match="no PNG, JPEG or WebP images"):
+        run_batch(tmp_path / "docs", tmp_path / "s.usda", quiet=True)
+    assert main(["batch", str(tmp_path / "docs"), "--stage", str(tmp_path / "s.usda")]) == 2
+
+
+# ----------------------------------------------------------------------------- real reconstructions
+
+
+def make_batch_folder(folder: Path) -> Path:
+    """Two good car blobs, a corrupt PNG, a text file and a uniform image with nothing to separate."""
+    (folder / "more").mkdir(parents=True)
+    car_blob(folder / "red_car.png", 1)
+    car_blob(folder / "more" / "blue_car.PNG", 2)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0garbage" * 20)
+    (folder / "notes.txt").write_text("not an image")
+    Image.new("RGB", (96, 96), (128, 128, 128)).save(folder / "flat.jpg")
+    return folder
+
+
+def _tree_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.name.endswith(".lock") and p.name != "batch_manifest.jsonl":
+            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def tiny_settings(tmp_path, monkeypatch):
+    cfg = tmp_path / "tiny_settings.toml"
+    cfg.write_text(TINY_SETTINGS)
+    monkeypatch.setenv("LIFT3D_CONFIG", str(cfg))
+    return cfg
+
+
+def check_first_run(summary: dict, stage: Path) -> None:
+    """Assertions shared by the local and Ray batch tests (``summary`` is the CLI's JSON)."""
+    from lift3d.usd.shared_stage import SharedStage
+
+    by_name = {Path(r["image"]).name: r for r in summary["records"]}
+    assert summary["ok"] == 2 and summary["failed"] == 2 and summary["skipped"] == 0
+    assert [Path(p).name for p in summary["ignored"]] == ["notes.txt"]
+    assert by_name["red_car.png"]["status"] == by_name["blue_car.PNG"]["status"] == "ok"
+    assert "broken.png" in by_name["broken.png"]["reason"]
+    assert any(w in by_name["broken.png"]["reason"] for w in ("corrupt", "not a PNG"))
+    assert "no separable object" in by_name["flat.jpg"]["reason"]
+    entries = SharedStage(stage, create=False).list()
+    assert sorted(e.source for e in entries) == ["images/more/blue_car.PNG", "images/red_car.png"]
+    assert {e.prim_path for e in entries} == {by_name["red_car.png"]["prim"], by_name["blue_car.PNG"]["prim"]}
+    for e in entries:
+        assert Path(e.asset).is_file() and Path(e.asset).parent.parent == stage.parent / "assets"
+        assert e.writer == "tester"
+
+
+@needs_reconstructor
+def test_batch_end_to_end_with_failures_and_resume(tmp_path, tiny_settings, capsys):
+    stage = tmp_path / "team" / "shared.usda"
+    folder = make_batch_folder(tmp_path / "team" / "images")
+    args = ["batch", str(folder), "--stage", str(stage), "--workers", "2", "--preset", "fast",
+            "--writer", "tester", "--json"]
+    assert main(args) == 1
+    first = json.loads(capsys.readouterr().out)
+    check_first_run(first, stage)
+    assert not any(p.name == "textures" for p in folder.rglob("*")), "assets must not land among the images"
+    manifest = [json.loads(line) for line in (stage.parent / "batch_manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["status"] for r in manifest) == ["failed", "failed", "ok", "ok"]
+
+    # Re-running does no repeated work: good images skipped, bad ones not retried, nothing on disk changes.
+    before = _tree_digest(stage.parent)
+    assets_before = sorted(p.name for p in (stage.parent / "assets").iterdir())
+    assert main(args) == 1
+    second = json.loads(capsys.readouterr().out)
+    by_name = {Path(r["image"]).name: r for r in second["records"]}
+    assert second["ok"] == 0 and second["skipped"] == 2 and second["failed"] == 2
+    assert all(r["seconds"] == 0 for r in second["records"])
+    assert "not retried" in by_name["flat.jpg"]["reason"] and "no separable object" in by_name["flat.jpg"]["reason"]
+    assert sorted(p.name for p in (stage.parent / "assets").iterdir()) == assets_before
+    assert _tree_digest(stage.parent) == before, "a re-run must leave the stage and assets untouched"
+
+    # The human summary names every failure with its reason.
+    assert main(args[:-1]) == 1
+    text = capsys.readouterr().out
+    assert "4 images: 0 ok, 2 failed, 2 skipped; 1 other files ignored" in text
+    assert "failed: " in text and "flat.jpg" in text
