@@ -42,10 +42,18 @@ def resolve_layer_path(path: Path | str) -> Path:
 
 
 def open_asset_stage(path: Path | str) -> tuple[Usd.Stage, Path]:
-    """Open the asset at ``path`` (folder or layer) as a stage; InputError if it is not a readable USD layer."""
+    """Open the asset at ``path`` (folder or layer) as a stage; InputError if it is not a readable USD layer.
+
+    A layer this process already holds is reloaded from disk first (unless it
+    has unsaved edits), so an asset rewritten since is read as it is now.
+    """
     layer_path = resolve_layer_path(path)
     try:
-        layer = Sdf.Layer.FindOrOpen(str(layer_path))
+        layer = Sdf.Layer.Find(str(layer_path))
+        if layer is not None and not layer.dirty:
+            layer.Reload(force=True)  # the file may have been replaced since this process opened it
+        elif layer is None:
+            layer = Sdf.Layer.FindOrOpen(str(layer_path))
     except Tf.ErrorException:
         layer = None
     if layer is None:
