@@ -31,7 +31,7 @@ class StepRunner:
         self.started = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self, request: ReconstructRequest, progress=None, cancel=None) -> ReconstructResult:
+    def __call__(self, request: ReconstructRequest, progress=None, cancel=None, settings=None) -> ReconstructResult:
         name = request.name or "x"
         with self._lock:
             self.running += 1
@@ -178,7 +178,7 @@ def test_cancelled_queued_job_never_starts():
     (ZeroDivisionError("division by zero"), False, "ZeroDivisionError: division by zero"),
 ])
 def test_errors_become_failed_events_with_one_line(exc, user_error, text):
-    def runner(request, progress=None, cancel=None):
+    def runner(request, progress=None, cancel=None, settings=None):
         raise exc
 
     q = JobQueue(runner=runner)
@@ -192,8 +192,25 @@ def test_errors_become_failed_events_with_one_line(exc, user_error, text):
     assert events[-1].user_error is user_error
 
 
+def test_settings_reach_the_runner():
+    seen = []
+
+    def runner(request, progress=None, cancel=None, settings=None):
+        seen.append(settings)
+        return ReconstructResult(name="s", asset_path=Path("s/s.usda"))
+
+    marker = object()
+    q = JobQueue(runner=runner)
+    try:
+        job = q.submit(_request("s"), settings=marker)
+        _drain_until(q, job.id)
+    finally:
+        q.shutdown()
+    assert seen == [marker] and job.settings is marker and job.state is JobState.DONE
+
+
 def test_runner_raising_cancelled_is_reported_as_cancelled():
-    def runner(request, progress=None, cancel=None):
+    def runner(request, progress=None, cancel=None, settings=None):
         raise Cancelled("reconstruction cancelled")
 
     q = JobQueue(runner=runner)

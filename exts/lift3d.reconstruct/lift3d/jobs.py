@@ -24,11 +24,11 @@ import enum
 import itertools
 import logging
 import queue
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .api import CancelToken, ReconstructRequest, ReconstructResult
 from .errors import Cancelled, InputError
@@ -42,7 +42,7 @@ VIEWS_FILE_NAME = "transforms.json"
 """Name of the NeRF-style camera file that makes dropped images one multi-view job."""
 
 Runner = Callable[..., ReconstructResult]
-"""``runner(request, progress=..., cancel=...) -> ReconstructResult``, like :func:`lift3d.api.reconstruct`."""
+"""``runner(request, progress=..., cancel=..., settings=...) -> ReconstructResult``, like :func:`lift3d.api.reconstruct`."""
 
 
 class JobState(enum.Enum):
@@ -92,6 +92,7 @@ class Job:
         request: what to reconstruct.
         token: cancels it.
         context: opaque data of the submitter (e.g. which USD context receives the asset).
+        settings: a :class:`lift3d.settings.Settings` for this job, or ``None`` for the defaults.
         state, stage, fraction, result, error: the latest drained status.
     """
 
@@ -99,6 +100,7 @@ class Job:
     request: ReconstructRequest
     token: CancelToken = field(default_factory=CancelToken)
     context: dict = field(default_factory=dict)
+    settings: Any = None
     state: JobState = JobState.QUEUED
     stage: str = ""
     fraction: float = 0.0
@@ -106,11 +108,11 @@ class Job:
     error: str | None = None
 
 
-def _default_runner(request: ReconstructRequest, progress=None, cancel=None) -> ReconstructResult:
+def _default_runner(request: ReconstructRequest, progress=None, cancel=None, settings=None) -> ReconstructResult:
     # Looked up at call time so the heavy pipeline is imported on the worker, not at startup.
     from . import api
 
-    return api.reconstruct(request, progress=progress, cancel=cancel)
+    return api.reconstruct(request, progress=progress, cancel=cancel, settings=settings)
 
 
 class JobQueue:
@@ -130,19 +132,17 @@ class JobQueue:
         self._jobs: dict[int, Job] = {}
         self._futures: dict[int, Future] = {}
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
         self._closed = False
 
     # -- main loop side -------------------------------------------------------------------------
 
-    def submit(self, request: ReconstructRequest, context: dict | None = None) -> Job:
-        """Queue ``request``; returns its :class:`Job` (state ``QUEUED``)."""
+    def submit(self, request: ReconstructRequest, context: dict | None = None, settings: Any = None) -> Job:
+        """Queue ``request`` (run with ``settings``, default: loaded from ``request.config``); returns its Job."""
         if self._closed:
             raise RuntimeError("the job queue is shut down")
-        job = Job(id=next(self._ids), request=request, context=dict(context or {}))
-        with self._lock:
-            self._jobs[job.id] = job
-        self._futures[job.id] = self._executor.submit(self._work, job.id, request, job.token)
+        job = Job(id=next(self._ids), request=request, context=dict(context or {}), settings=settings)
+        self._jobs[job.id] = job
+        self._futures[job.id] = self._executor.submit(self._work, job.id, request, job.token, settings)
         return job
 
     def cancel(self, job_id: int) -> bool:
@@ -212,7 +212,7 @@ class JobQueue:
     def _post(self, event: JobEvent) -> None:
         self._events.put(event)
 
-    def _work(self, job_id: int, request: ReconstructRequest, token: CancelToken) -> None:
+    def _work(self, job_id: int, request: ReconstructRequest, token: CancelToken, settings: Any) -> None:
         if token.cancelled:
             self._post(JobEvent(job_id, JobState.CANCELLED, error="cancelled before it started"))
             return
@@ -222,7 +222,7 @@ class JobQueue:
             self._post(JobEvent(job_id, JobState.RUNNING, stage=stage, fraction=min(1.0, max(0.0, fraction))))
 
         try:
-            result = self._runner(request, progress=progress, cancel=token)
+            result = self._runner(request, progress=progress, cancel=token, settings=settings)
         except Cancelled as exc:
             self._post(JobEvent(job_id, JobState.CANCELLED, error=str(exc)))
         except InputError as exc:

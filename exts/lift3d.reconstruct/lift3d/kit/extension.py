@@ -1,0 +1,252 @@
+"""The ``lift3d.reconstruct`` extension: lifecycle and the controller between Kit and the job queue.
+
+On startup it registers the ``show_window`` action, the "Window > lift3d
+Reconstruct" menu item, the ``Lift3dAddReconstruction`` command, an update
+subscription that drains the job queue on the main loop, and a viewport drop
+delegate for photographs. On shutdown it cancels running jobs and removes every
+one of those again, and the panel with its drop handlers.
+
+Threads: reconstructions run on the job queue's worker; everything here runs on
+Kit's main loop (UI callbacks and the update event), which is the only place
+USD and widgets are touched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import carb
+import omni.ext
+import omni.kit.app
+import omni.kit.commands
+import omni.usd
+from omni.kit.actions.core import get_action_registry
+
+from ..api import ReconstructRequest
+from ..errors import InputError
+from ..jobs import Job, JobEvent, JobQueue, JobState, plan_jobs
+from ..naming import sanitize_name, unique_name
+from ..settings import load_settings
+from .commands import Lift3dAddReconstructionCommand
+from .drop import local_path
+from .options import KitOptions, job_settings, read_options
+from .stage import output_dir_for
+from .window import WINDOW_TITLE, Lift3dWindow, PanelCallbacks, PanelResult
+
+SHOW_WINDOW_ACTION = "show_window"
+MENU_NAME = "Window"
+COMMAND_NAME = "Lift3dAddReconstruction"
+IMAGE_TYPES = [("*.png, *.jpg, *.jpeg, *.webp", "Images"), ("transforms.json", "NeRF cameras")]
+
+
+def notify(text: str, warning: bool = False) -> None:
+    """Show ``text`` as a Kit notification (a log line when the notification manager is absent)."""
+    try:
+        import omni.kit.notification_manager as nm
+    except ImportError:
+        (carb.log_warn if warning else carb.log_info)(text)
+        return
+    nm.post_notification(text, hide_after_timeout=not warning,
+                         status=nm.NotificationStatus.WARNING if warning else nm.NotificationStatus.INFO)
+
+
+def error_text(message: str) -> str:
+    """The line a user sees for an error: exactly what the CLI prints on stderr."""
+    return f"lift3d: error: {message}"
+
+
+class Lift3dExtension(omni.ext.IExt):
+    """Kit entry point of lift3d (``[[python.module]] name = "lift3d.kit"``)."""
+
+    def on_startup(self, ext_id: str) -> None:
+        self._ext_name = omni.ext.get_extension_name(ext_id)
+        self._options: KitOptions = read_options()
+        self._window: Lift3dWindow | None = None
+        self._jobs = JobQueue(on_event=self._on_job_event)
+        omni.kit.commands.register(Lift3dAddReconstructionCommand)
+        get_action_registry().register_action(
+            self._ext_name, SHOW_WINDOW_ACTION, self.show_window, display_name="lift3d: Reconstruct window",
+            description="Open the panel that turns photographs into 3D assets in the stage", tag="lift3d")
+        self._menu = self._add_menu()
+        self._update_sub = omni.kit.app.get_app().get_update_event_stream().create_subscription_to_pop(
+            self._on_update, name="lift3d.reconstruct jobs")
+        self._viewport_delegate = self._add_viewport_delegate()
+
+    def on_shutdown(self) -> None:
+        self._jobs.shutdown(cancel=True, wait=True)
+        if self._viewport_delegate is not None:
+            self._viewport_delegate.destroy()
+            self._viewport_delegate = None
+        if self._update_sub is not None:
+            self._update_sub.unsubscribe()
+            self._update_sub = None
+        if self._menu:
+            from omni.kit.menu.utils import remove_menu_items
+
+            remove_menu_items(self._menu, MENU_NAME)
+            self._menu = []
+        get_action_registry().deregister_action(self._ext_name, SHOW_WINDOW_ACTION)
+        omni.kit.commands.unregister(Lift3dAddReconstructionCommand)
+        if self._window is not None:
+            self._window.destroy()
+            self._window = None
+
+    # -- registration helpers (optional dependencies degrade gracefully) ------------------------------
+
+    def _add_menu(self) -> list:
+        try:
+            from omni.kit.menu.utils import MenuItemDescription, add_menu_items
+        except ImportError:
+            return []
+        menu = [MenuItemDescription(name=WINDOW_TITLE, onclick_action=(self._ext_name, SHOW_WINDOW_ACTION),
+                                    ticked=True, ticked_fn=lambda: self._window is not None and self._window.visible)]
+        add_menu_items(menu, MENU_NAME)
+        return menu
+
+    def _add_viewport_delegate(self):
+        try:
+            from .viewport_drop import ImageDropDelegate
+        except ImportError:  # no omni.kit.viewport.window: no viewport drops
+            return None
+        return ImageDropDelegate(self._on_viewport_drop)
+
+    # -- panel ------------------------------------------------------------------------------------
+
+    @property
+    def window(self) -> Lift3dWindow | None:
+        return self._window
+
+    @property
+    def jobs(self) -> JobQueue:
+        return self._jobs
+
+    def show_window(self) -> Lift3dWindow:
+        """Open (or bring back) the panel."""
+        if self._window is None:
+            defaults = load_settings(Path(self._options.config_file) if self._options.config_file else None)
+            callbacks = PanelCallbacks(reconstruct=self._on_reconstruct_clicked, cancel=self._on_cancel_clicked,
+                                       pick_images=self._on_pick_images, dropped=self._on_panel_drop)
+            self._window = Lift3dWindow(callbacks, sorted(defaults.categories), list(defaults.presets),
+                                        self._options.category, self._options.preset)
+        self._window.visible = True
+        return self._window
+
+    def _selection(self) -> tuple[str, str]:
+        if self._window is not None:
+            return self._window.category, self._window.preset
+        return self._options.category, self._options.preset
+
+    def _on_pick_images(self) -> None:
+        try:
+            from omni.kit.window.file_importer import get_file_importer
+        except ImportError:
+            notify(error_text("the file importer is not available; drop the photos onto the panel instead"), True)
+            return
+        get_file_importer().show_window(title="lift3d: pick photographs", import_button_label="Add",
+                                        file_extension_types=IMAGE_TYPES, import_handler=self._on_images_picked)
+
+    def _on_images_picked(self, filename: str, dirname: str, selections: list[str] | None = None) -> None:
+        urls = list(selections or []) or [f"{dirname.rstrip('/')}/{filename}"]
+        try:
+            plans = plan_jobs(local_path(url) for url in urls)
+        except InputError as exc:
+            notify(error_text(str(exc)), warning=True)
+            return
+        self._show_plans(plans)
+
+    def _show_plans(self, plans) -> None:
+        if self._window is not None:
+            self._window.set_images([image for plan in plans for image in plan.images])
+            self._window.set_views(plans[0].views)
+
+    def _on_reconstruct_clicked(self) -> None:
+        window = self._window
+        paths = [*window.images, *([window.views] if window.views else [])]
+        if not window.images:
+            notify(error_text("no image was given; add or drop photographs first"), warning=True)
+            return
+        self._submit_paths(paths, usd_context_name="")
+
+    def _on_cancel_clicked(self) -> None:
+        if self._jobs.cancel_all() and self._window is not None:
+            self._window.show_idle("cancelling...")
+
+    def _on_panel_drop(self, urls: list[str]) -> None:
+        plans = self._submit_paths(urls, usd_context_name="")
+        if plans:
+            self._show_plans(plans)
+
+    def _on_viewport_drop(self, urls: list[str], usd_context_name: str) -> None:
+        self._submit_paths(urls, usd_context_name=usd_context_name)
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _submit_paths(self, urls: list, usd_context_name: str) -> list:
+        """Plan and queue the jobs for dropped/picked items; bad input becomes a notification."""
+        category, preset = self._selection()
+        try:
+            plans = plan_jobs(local_path(str(url)) for url in urls)
+            settings = job_settings(self._options, preset)
+        except InputError as exc:
+            notify(error_text(str(exc)), warning=True)
+            return []
+        stage = omni.usd.get_context(usd_context_name).get_stage()
+        out_dir = output_dir_for(stage, self._options.output_folder)
+        for plan in plans:
+            name = self._unique_asset_name(plan.images[0], out_dir)
+            request = ReconstructRequest(images=plan.images, views=plan.views, category=category, preset=preset,
+                                         name=name, out_dir=out_dir, config=None)
+            self._jobs.submit(request, context={"usd_context_name": usd_context_name}, settings=settings)
+        self._refresh_progress()
+        return plans
+
+    def _unique_asset_name(self, image: Path, out_dir: Path) -> str:
+        """An asset name whose folder is free in ``out_dir`` and not claimed by a queued job."""
+        taken = {job.request.name for job in self._jobs.active() if job.request.out_dir == out_dir}
+        if out_dir.is_dir():
+            taken.update(p.name for p in out_dir.iterdir())
+        return unique_name(sanitize_name(image.stem), taken)
+
+    def _on_update(self, event) -> None:
+        self._jobs.drain()
+
+    def _refresh_progress(self) -> None:
+        if self._window is None:
+            return
+        active = self._jobs.active()
+        running = next((job for job in active if job.state is JobState.RUNNING), None)
+        if running is not None:
+            self._window.show_progress(f"{running.request.name}: {running.stage}", running.fraction,
+                                       len(active) - 1)
+        elif active:
+            self._window.show_progress("queued", 0.0, len(active))
+        else:
+            self._window.show_idle()
+
+    def _on_job_event(self, job: Job, event: JobEvent) -> None:
+        if event.state is JobState.DONE:
+            self._add_to_stage(job)
+        elif event.state is JobState.FAILED:
+            notify(error_text(event.error or "reconstruction failed"), warning=True)
+        elif event.state is JobState.CANCELLED:
+            notify(f"lift3d: {job.request.name} cancelled")
+        self._refresh_progress()
+
+    def _add_to_stage(self, job: Job) -> None:
+        result = job.result
+        context_name = job.context.get("usd_context_name", "")
+        iou = result.metrics.get("input_view_iou")
+        if omni.usd.get_context(context_name).get_stage() is None:
+            notify(f"lift3d: {result.name} written to {result.asset_path} (no stage is open to add it to)")
+            return
+        ok, prim_path = omni.kit.commands.execute(COMMAND_NAME, asset_path=str(result.asset_path),
+                                                  prim_name=result.name, usd_context_name=context_name,
+                                                  writer=self._options.writer)
+        if not ok:
+            notify(error_text(f"could not add {result.asset_path} to the stage"), warning=True)
+            return
+        result.prim_path = prim_path
+        if self._window is not None:
+            self._window.add_result(PanelResult(result.name, prim_path, iou))
+        notify(f"lift3d: {result.name} added at {prim_path}"
+               + (f" (input-view IoU {iou:.3f})" if iou is not None else ""))

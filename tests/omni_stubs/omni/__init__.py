@@ -1,0 +1,1 @@
+"""Stand-in for the ``omni`` namespace of Omniverse Kit (tests only)."""

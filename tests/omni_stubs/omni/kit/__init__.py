@@ -1,0 +1,1 @@
+"""Stand-in for the ``omni.kit`` namespace (tests only)."""

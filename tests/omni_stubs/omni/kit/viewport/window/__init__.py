@@ -1,0 +1,1 @@
+"""Stand-in for ``omni.kit.viewport.window`` (tests only)."""

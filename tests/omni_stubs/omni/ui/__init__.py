@@ -1,0 +1,285 @@
+"""Stand-in for ``omni.ui`` (tests only).
+
+Widgets record their arguments and children; containers are context managers as
+in omni.ui; ``Frame.set_build_fn`` builds at once (Kit builds on the next draw).
+Widgets created with ``identifier=`` can be looked up with :func:`find` (Kit's
+``omni.kit.ui_test`` finds them the same way). ``windows`` lists live windows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+_stack: list["Widget"] = []
+_by_identifier: dict[str, "Widget"] = {}
+windows: list["Window"] = []
+
+
+def find(identifier: str) -> "Widget | None":
+    """Test helper: the live widget built with ``identifier``."""
+    return _by_identifier.get(identifier)
+
+
+class FillPolicy(enum.IntEnum):
+    STRETCH = 0
+    PRESERVE_ASPECT_FIT = 1
+    PRESERVE_ASPECT_CROP = 2
+
+
+class Alignment(enum.IntEnum):
+    LEFT = 1
+    CENTER = 4
+    LEFT_CENTER = 9
+
+
+class WidgetMouseDropEvent:
+    def __init__(self, mime_data: str, x: float = 0.0, y: float = 0.0) -> None:
+        self.mime_data, self.x, self.y = mime_data, x, y
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+class SimpleValueModel:
+    def __init__(self, value: Any = None) -> None:
+        self._value = value
+
+    def set_value(self, value: Any) -> None:
+        self._value = value
+
+    def get_value_as_string(self) -> str:
+        return "" if self._value is None else str(self._value)
+
+    def get_value_as_float(self) -> float:
+        return float(self._value or 0.0)
+
+    def get_value_as_int(self) -> int:
+        return int(self._value or 0)
+
+    @property
+    def as_string(self) -> str:
+        return self.get_value_as_string()
+
+    @property
+    def as_float(self) -> float:
+        return self.get_value_as_float()
+
+    @property
+    def as_int(self) -> int:
+        return self.get_value_as_int()
+
+
+class SimpleStringModel(SimpleValueModel):
+    def __init__(self, value: str = "") -> None:
+        super().__init__(value)
+
+
+class SimpleFloatModel(SimpleValueModel):
+    def __init__(self, value: float = 0.0) -> None:
+        super().__init__(value)
+
+
+class SimpleIntModel(SimpleValueModel):
+    def __init__(self, value: int = 0) -> None:
+        super().__init__(value)
+
+
+class ComboBoxModel:
+    def __init__(self, index: int, items: list[str]) -> None:
+        self.items = list(items)
+        self._index = SimpleIntModel(index)
+
+    def get_item_value_model(self, item: Any = None, column_id: int = 0) -> SimpleIntModel:
+        return self._index
+
+
+# -- widgets ----------------------------------------------------------------------------------
+
+
+class Widget:
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.identifier = kwargs.get("identifier", "")
+        self.visible = kwargs.get("visible", True)
+        self.enabled = kwargs.get("enabled", True)
+        self.tooltip = kwargs.get("tooltip", "")
+        self.children: list[Widget] = []
+        self.accept_drop_fn: Callable | None = None
+        self.drop_fn: Callable | None = None
+        if _stack:
+            _stack[-1].children.append(self)
+        if self.identifier:
+            _by_identifier[self.identifier] = self
+
+    def set_accept_drop_fn(self, fn: Callable[[str], bool]) -> None:
+        self.accept_drop_fn = fn
+
+    def set_drop_fn(self, fn: Callable[[WidgetMouseDropEvent], None]) -> None:
+        self.drop_fn = fn
+
+    def _forget(self) -> None:
+        for child in self.children:
+            child._forget()
+        if self.identifier and _by_identifier.get(self.identifier) is self:
+            del _by_identifier[self.identifier]
+
+    def destroy(self) -> None:
+        self._forget()
+        self.children = []
+
+
+class Container(Widget):
+    def __enter__(self) -> "Container":
+        _stack.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _stack.pop()
+
+    def clear(self) -> None:
+        for child in self.children:
+            child._forget()
+        self.children = []
+
+
+class Stack(Container):
+    pass
+
+
+class VStack(Container):
+    pass
+
+
+class HStack(Container):
+    pass
+
+
+class ZStack(Container):
+    pass
+
+
+class ScrollingFrame(Container):
+    pass
+
+
+class Frame(Container):
+    def __init__(self, build_fn: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._build_fn = None
+        if build_fn is not None:
+            self.set_build_fn(build_fn)
+
+    def set_build_fn(self, fn: Callable[[], None]) -> None:
+        self._build_fn = fn
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.clear()
+        if self._build_fn is not None:
+            with self:
+                self._build_fn()
+
+
+class CollapsableFrame(Frame):
+    def __init__(self, title: str = "", **kwargs: Any) -> None:
+        self.title = title
+        super().__init__(**kwargs)
+
+
+class Label(Widget):
+    def __init__(self, text: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = text
+
+
+class Button(Widget):
+    def __init__(self, text: str = "", clicked_fn: Callable[[], None] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = text
+        self._clicked_fn = clicked_fn
+
+    def set_clicked_fn(self, fn: Callable[[], None]) -> None:
+        self._clicked_fn = fn
+
+    def call_clicked_fn(self) -> None:
+        if self.enabled and self._clicked_fn is not None:
+            self._clicked_fn()
+
+
+class ComboBox(Widget):
+    def __init__(self, index: int = 0, *items: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = ComboBoxModel(index, list(items))
+
+
+class StringField(Widget):
+    def __init__(self, model: SimpleStringModel | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model or SimpleStringModel()
+
+
+class ProgressBar(Widget):
+    def __init__(self, model: SimpleFloatModel | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = model or SimpleFloatModel()
+
+
+class Image(Widget):
+    def __init__(self, source_url: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source_url = source_url
+
+
+class Spacer(Widget):
+    pass
+
+
+class Line(Widget):
+    pass
+
+
+class Separator(Widget):
+    pass
+
+
+class Window:
+    def __init__(self, title: str, width: int = 400, height: int = 300, visible: bool = True,
+                 **kwargs: Any) -> None:
+        self.title, self.width, self.height, self.kwargs = title, width, height, kwargs
+        self._visible = visible
+        self._visibility_fn: Callable[[bool], None] | None = None
+        self.frame = Frame()
+        self.destroyed = False
+        windows.append(self)
+
+    @property
+    def visible(self) -> bool:
+        return self._visible
+
+    @visible.setter
+    def visible(self, value: bool) -> None:
+        changed = value != self._visible
+        self._visible = value
+        if changed and self._visibility_fn is not None:
+            self._visibility_fn(value)
+
+    def set_visibility_changed_fn(self, fn: Callable[[bool], None]) -> None:
+        self._visibility_fn = fn
+
+    def focus(self) -> None:
+        pass
+
+    def destroy(self) -> None:
+        self.frame.destroy()
+        self._visibility_fn = None
+        self.destroyed = True
+        if self in windows:
+            windows.remove(self)
+
+
+class Workspace:
+    @staticmethod
+    def get_window(title: str) -> Window | None:
+        return next((w for w in windows if w.title == title), None)

@@ -1,0 +1,470 @@
+"""The Kit extension (lift3d.kit) under stand-in omni/carb modules: lifecycle, panel, drops, jobs, undo."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pxr import Sdf, Usd, UsdGeom
+
+from lift3d.api import ReconstructResult
+from lift3d.errors import InputError
+from omni_stubs.harness import kit  # noqa: F401  (the fixture)
+
+WINDOW = "lift3d Reconstruct"
+WAIT = 60.0
+
+
+def _pipeline_available() -> bool:
+    try:
+        return importlib.util.find_spec("lift3d.pipeline.run") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+needs_pipeline = pytest.mark.skipif(not _pipeline_available(),
+                                    reason="the reconstruction pipeline (lift3d.pipeline.run) is not available yet")
+
+
+def disc_png(path: Path, size: int = 64) -> Path:
+    """A size x size RGBA image of an orange disc on transparent background (alpha = mask)."""
+    yy, xx = np.mgrid[0:size, 0:size]
+    inside = (xx - size / 2 + 0.5) ** 2 + (yy - size / 2 + 0.5) ** 2 < (0.3 * size) ** 2
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[inside] = (230, 120, 40, 255)
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def new_stage(path: Path) -> Usd.Stage:
+    stage = Usd.Stage.CreateNew(str(path))
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)
+    stage.SetDefaultPrim(UsdGeom.Xform.Define(stage, "/World").GetPrim())
+    stage.Save()
+    return stage
+
+
+class FakeReconstruct:
+    """Stands in for lift3d.api.reconstruct: writes a tiny asset (root Xform + SourceCamera) after ``steps``.
+
+    Every step checks the cancel token and, when ``gate`` is set, waits for the test to release it.
+    """
+
+    def __init__(self, steps: int = 3, gate: threading.Semaphore | None = None, error: Exception | None = None):
+        self.steps, self.gate, self.error = steps, gate, error
+        self.requests: list = []
+        self.started = threading.Event()
+
+    def __call__(self, request, progress=None, cancel=None, settings=None) -> ReconstructResult:
+        self.requests.append((request, settings))
+        self.started.set()
+        if self.error is not None:
+            raise self.error
+        for step in range(self.steps):
+            cancel.raise_if_cancelled()
+            if self.gate is not None:
+                assert self.gate.acquire(timeout=WAIT)
+            progress("shape", (step + 1) / self.steps)
+        folder = Path(request.out_dir) / request.name
+        folder.mkdir(parents=True)
+        asset = folder / f"{request.name}.usda"
+        stage = Usd.Stage.CreateNew(str(asset))
+        stage.SetDefaultPrim(UsdGeom.Xform.Define(stage, f"/{request.name}").GetPrim())
+        UsdGeom.Camera.Define(stage, f"/{request.name}/SourceCamera")
+        stage.Save()
+        return ReconstructResult(name=request.name, asset_path=asset, metrics={"input_view_iou": 0.875})
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    runner = FakeReconstruct()
+    monkeypatch.setattr("lift3d.api.reconstruct", runner)
+    return runner
+
+
+def _finished(ext) -> bool:
+    return bool(ext.jobs.jobs) and not ext.jobs.active()
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+def test_startup_then_shutdown_leaves_nothing_registered(kit, tmp_path):
+    ext = kit.start()
+    registry = kit.actions.get_action_registry()
+    assert registry.get_action("lift3d.reconstruct", "show_window") is not None
+    assert [item.name for item in kit.menu.menus["Window"]] == [WINDOW]
+    assert "Lift3dAddReconstruction" in kit.commands.get_commands()
+    assert len(kit.app.get_app().get_update_event_stream().subscriptions) == 1
+    delegate_cls = kit.viewport_drop.DragDropDelegate
+    assert len(list(delegate_cls.get_instances())) == 1
+    ext.show_window()
+    assert len(kit.ui.windows) == 1 and len(kit.os_drop.instances) == 1
+
+    kit.stop()
+    assert registry.get_all_actions() == []
+    assert kit.menu.menus == {}
+    assert kit.commands.get_commands() == {}
+    assert kit.app.get_app().get_update_event_stream().subscriptions == []
+    assert list(delegate_cls.get_instances()) == []
+    assert kit.os_drop.instances == []
+    assert kit.ui.windows == []
+    assert kit.ui.find("lift3d.reconstruct") is None
+
+
+def test_menu_action_opens_the_panel(kit):
+    kit.start()
+    assert kit.ui.windows == []
+    item = kit.menu.menus["Window"][0]
+    assert item.onclick_action == ("lift3d.reconstruct", "show_window") and not item.ticked_fn()
+    kit.menu.click("Window", WINDOW)
+    assert [w.title for w in kit.ui.windows] == [WINDOW] and kit.ui.windows[0].visible
+    assert item.ticked_fn()
+    for identifier in ("lift3d.add_images", "lift3d.images", "lift3d.category", "lift3d.preset", "lift3d.views",
+                       "lift3d.reconstruct", "lift3d.cancel", "lift3d.stage", "lift3d.progress", "lift3d.results"):
+        assert kit.ui.find(identifier) is not None, identifier
+    # Pickers offer the configured choices, preselected from the extension settings.
+    assert kit.ui.find("lift3d.category").model.items == ["car", "generic"]
+    assert kit.ext.window.category == "car" and kit.ext.window.preset == "balanced"
+    # A second click brings the same panel back rather than opening another one.
+    kit.ext.window.visible = False
+    kit.menu.click("Window", WINDOW)
+    assert len(kit.ui.windows) == 1 and kit.ui.windows[0].visible
+
+
+# -- drops ----------------------------------------------------------------------------------------
+
+
+def test_os_drop_of_two_pngs_queues_two_jobs(kit, fake, tmp_path):
+    fake.gate = threading.Semaphore(0)
+    new_stage(tmp_path / "scene.usda")
+    kit.usd.get_context().open_stage(str(tmp_path / "scene.usda"))
+    a, b = disc_png(tmp_path / "front.png"), disc_png(tmp_path / "side.png")
+    ext = kit.start()
+    ext.show_window()
+    assert kit.os_drop.simulate_drop(WINDOW, [str(a), str(b)]) == 1
+    assert [job.request.images for job in ext.jobs.jobs] == [[a], [b]]
+    assert [job.request.name for job in ext.jobs.jobs] == ["front", "side"]
+    assert all(job.request.out_dir == tmp_path for job in ext.jobs.jobs), "assets go beside the stage"
+    assert ext.window.images == [a, b]
+    thumbs = [w for w in kit.ui.find("lift3d.images").children[0].children]
+    assert len(thumbs) == 2
+    assert kit.ui.find("lift3d.cancel").enabled
+    for _ in range(2 * fake.steps):
+        fake.gate.release()
+    kit.pump_until(lambda: _finished(ext))
+    stage = kit.usd.get_context().get_stage()
+    assert [p.GetName() for p in stage.GetPrimAtPath("/World/Reconstructions").GetChildren()] == ["front", "side"]
+    assert [r.prim_path for r in ext.window.results] == ["/World/Reconstructions/front", "/World/Reconstructions/side"]
+    assert ext.window.results[0].input_view_iou == pytest.approx(0.875)
+    assert not kit.ui.find("lift3d.cancel").enabled
+
+
+def test_content_browser_drop_onto_the_panel_queues_a_job(kit, fake, tmp_path):
+    a = disc_png(tmp_path / "car.png")
+    kit.set("output_folder", str(tmp_path / "out"))
+    ext = kit.start()
+    ext.show_window()
+    frame = kit.ui.windows[0].frame
+    assert frame.accept_drop_fn(str(a))
+    assert frame.accept_drop_fn(a.as_uri())  # file: URL
+    assert not frame.accept_drop_fn("omniverse://server/car.png")
+    frame.drop_fn(kit.ui.WidgetMouseDropEvent(a.as_uri()))
+    assert [job.request.images for job in ext.jobs.jobs] == [[a]]
+    # No stage open: the asset goes to the configured output folder and is not added anywhere.
+    assert ext.jobs.jobs[0].request.out_dir == tmp_path / "out"
+    kit.pump_until(lambda: _finished(ext))
+    assert (tmp_path / "out" / "car" / "car.usda").is_file()
+    assert "no stage is open" in kit.notes()[-1]
+
+
+def test_drop_of_a_text_file_is_refused(kit, fake, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    ext = kit.start()
+    ext.show_window()
+    assert not kit.ui.windows[0].frame.accept_drop_fn(str(notes))
+    assert kit.viewport_drop.simulate_drop([str(notes)]) is None, "the viewport delegate took a .txt"
+    kit.os_drop.simulate_drop(WINDOW, [str(notes)])
+    assert ext.jobs.jobs == []
+    assert kit.notes() == ["lift3d: error: notes.txt is not a PNG, JPEG or WebP image or a transforms.json"]
+    assert fake.requests == []
+
+
+def test_images_with_transforms_json_make_one_multiview_job(kit, fake, tmp_path):
+    views = tmp_path / "transforms.json"
+    views.write_text('{"camera_angle_x": 0.7, "frames": []}')
+    images = [disc_png(tmp_path / f"r_{i}.png") for i in range(3)]
+    kit.set("output_folder", str(tmp_path / "out"))
+    ext = kit.start()
+    ext.show_window()
+    kit.ui.find("lift3d.add_images").call_clicked_fn()
+    importer = kit.file_importer.get_file_importer()
+    assert importer.shown is not None and importer.shown["file_extension_types"]
+    importer.click_apply("", str(tmp_path), selections=[str(p) for p in images] + [str(views)])
+    assert ext.window.images == images and ext.window.views == views
+    assert ext.jobs.jobs == [], "picking files must not start a reconstruction"
+    kit.ui.find("lift3d.reconstruct").call_clicked_fn()
+    (job,) = ext.jobs.jobs
+    assert job.request.images == images and job.request.views == views and job.request.name == "r_0"
+
+
+def test_viewport_drop_adds_one_undoable_reference_with_its_camera(kit, fake, tmp_path):
+    stage_path = tmp_path / "scene.usda"
+    new_stage(stage_path)
+    kit.usd.get_context().open_stage(str(stage_path))
+    photo = disc_png(tmp_path / "photo.png")
+    ext = kit.start()
+    assert kit.viewport_drop.simulate_drop([str(photo)]) is not None
+    kit.pump_until(lambda: _finished(ext))
+    assert [name for name, _ in kit.commands.executed] == ["Lift3dAddReconstruction"]
+    stage = kit.usd.get_context().get_stage()
+    prim = stage.GetPrimAtPath("/World/Reconstructions/photo")
+    assert prim.IsValid() and prim.HasAuthoredReferences()
+    refs = stage.GetRootLayer().GetPrimAtPath(prim.GetPath()).referenceList.prependedItems
+    assert [r.assetPath for r in refs] == ["./photo/photo.usda"]
+    assert prim.GetTypeName() == "Xform"
+    assert UsdGeom.Camera(stage.GetPrimAtPath("/World/Reconstructions/photo/SourceCamera"))
+    assert "lift3d: photo added at /World/Reconstructions/photo (input-view IoU 0.875)" in kit.notes()
+    kit.undo.undo()
+    assert not stage.GetPrimAtPath("/World/Reconstructions/photo").IsValid()
+    assert not stage.GetPrimAtPath("/World/Reconstructions").IsValid(), "undo leaves the scope it created"
+    assert stage.GetPrimAtPath("/World").IsValid()
+    kit.undo.redo()
+    assert stage.GetPrimAtPath("/World/Reconstructions/photo").IsValid()
+
+
+def test_second_reconstruction_of_the_same_photo_gets_a_new_name(kit, fake, tmp_path):
+    stage_path = tmp_path / "scene.usda"
+    new_stage(stage_path)
+    kit.usd.get_context().open_stage(str(stage_path))
+    photo = disc_png(tmp_path / "photo.png")
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(photo)])
+    kit.pump_until(lambda: _finished(ext))
+    kit.viewport_drop.simulate_drop([str(photo)])
+    kit.pump_until(lambda: _finished(ext))
+    assert [job.request.name for job in ext.jobs.jobs] == ["photo", "photo_2"]
+    children = kit.usd.get_context().get_stage().GetPrimAtPath("/World/Reconstructions").GetChildren()
+    assert [c.GetName() for c in children] == ["photo", "photo_2"]
+
+
+def test_command_on_an_anonymous_stage_creates_world_and_references_absolutely(kit, tmp_path):
+    kit.usd.get_context().new_stage()
+    asset = tmp_path / "thing" / "thing.usda"
+    asset.parent.mkdir()
+    layer = Sdf.Layer.CreateNew(str(asset))
+    Sdf.CreatePrimInLayer(layer, "/thing").specifier = Sdf.SpecifierDef
+    layer.defaultPrim = "thing"
+    layer.Save()
+    kit.start()
+    ok, path = kit.commands.execute("Lift3dAddReconstruction", asset_path=str(asset), prim_name="my thing")
+    assert ok and path == "/World/Reconstructions/my_thing"
+    stage = kit.usd.get_context().get_stage()
+    refs = stage.GetRootLayer().GetPrimAtPath(path).referenceList.prependedItems
+    assert [r.assetPath for r in refs] == [asset.resolve().as_posix()]
+    assert stage.GetDefaultPrim().GetPath() == Sdf.Path("/World")
+    kit.undo.undo()
+    assert not stage.GetPrimAtPath("/World").IsValid() and not stage.HasDefaultPrim()
+
+
+def test_shared_stage_writer_layer_receives_the_reference(kit, tmp_path):
+    root = tmp_path / "shared.usda"
+    writer_layer = Sdf.Layer.CreateNew(str(tmp_path / "writers" / "alice.usda"))
+    writer_layer.Save()
+    stage = new_stage(root)
+    stage.GetRootLayer().subLayerPaths.append("./writers/alice.usda")
+    stage.Save()
+    asset = tmp_path / "a" / "a.usda"
+    asset.parent.mkdir()
+    Usd.Stage.CreateNew(str(asset)).Save()
+    kit.usd.get_context().open_stage(str(root))
+    kit.set("writer", "alice")
+    ext = kit.start()
+    ok, path = kit.commands.execute("Lift3dAddReconstruction", asset_path=str(asset), prim_name="a",
+                                    writer=ext._options.writer)
+    assert ok
+    alice = Sdf.Layer.Find(str(tmp_path / "writers" / "alice.usda"))
+    assert alice.GetPrimAtPath(path) is not None
+    assert kit.usd.get_context().get_stage().GetRootLayer().GetPrimAtPath(path) is None
+    assert [r.assetPath for r in alice.GetPrimAtPath(path).referenceList.prependedItems] == ["../a/a.usda"]
+
+
+# -- progress, cancel and errors --------------------------------------------------------------------
+
+
+def test_cancel_button_stops_a_running_job_and_adds_nothing(kit, fake, tmp_path):
+    fake.gate = threading.Semaphore(0)
+    fake.steps = 100
+    kit.set("output_folder", str(tmp_path / "out"))
+    photo = disc_png(tmp_path / "photo.png")
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(photo)])
+    fake.gate.release()
+    kit.pump_until(lambda: ext.jobs.jobs[0].fraction > 0)
+    assert kit.ui.find("lift3d.stage").text == "photo: shape"
+    assert kit.ui.find("lift3d.progress").model.as_float == pytest.approx(0.01)
+    kit.ui.find("lift3d.cancel").call_clicked_fn()
+    fake.gate.release()
+    kit.pump_until(lambda: _finished(ext))
+    job = ext.jobs.jobs[0]
+    assert job.state.value == "cancelled"
+    assert job.fraction <= 0.02 + 1e-9, "the job went on for more than one step after cancel"
+    assert kit.commands.executed == []
+    assert not (tmp_path / "out" / "photo").exists()
+    assert kit.notes()[-1] == "lift3d: photo cancelled"
+    assert kit.ui.find("lift3d.stage").text == "idle"
+
+
+def test_error_surfaces_as_a_notification_with_the_cli_text(kit, monkeypatch, tmp_path):
+    monkeypatch.setattr("lift3d.api.reconstruct",
+                        FakeReconstruct(error=InputError("photo.png: no object could be separated")))
+    kit.set("output_folder", str(tmp_path / "out"))
+    photo = disc_png(tmp_path / "photo.png")
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(photo)])
+    kit.pump_until(lambda: _finished(ext))
+    assert kit.notes() == ["lift3d: error: photo.png: no object could be separated"]
+    note = kit.notifications.posted[-1]
+    assert note.status == kit.notifications.NotificationStatus.WARNING
+
+
+def test_bad_setting_is_reported_and_queues_nothing(kit, fake, tmp_path):
+    kit.set("format", "obj")
+    photo = disc_png(tmp_path / "photo.png")
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(photo)])
+    assert ext.jobs.jobs == []
+    assert kit.notes()[0].startswith("lift3d: error: Kit setting /exts/lift3d.reconstruct/format:")
+
+
+def test_settings_reach_the_job(kit, fake, tmp_path):
+    kit.set("working_resolution", 100)
+    kit.set("format", "usdc")
+    kit.set("preset", "best")
+    kit.set("category", "generic")
+    kit.set("output_folder", str(tmp_path / "out"))
+    photo = disc_png(tmp_path / "photo.png")
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(photo)])
+    kit.pump_until(lambda: _finished(ext))
+    request, settings = fake.requests[0]
+    assert request.preset == "best" and request.category == "generic"
+    assert settings.output.format == "usdc"
+    assert settings.presets["best"].levels == [64, 100] and settings.presets["best"].steps == [150, 120]
+    assert settings.presets["fast"].levels == [64, 128], "other presets are left alone"
+
+
+def test_cap_levels(kit):
+    kit.start()
+    from lift3d.kit.options import cap_levels
+    from lift3d.settings import load_settings
+
+    balanced = load_settings().preset("balanced")
+    assert cap_levels(balanced, 256) == balanced
+    assert cap_levels(balanced, 1024) == balanced
+    assert (cap_levels(balanced, 128).levels, cap_levels(balanced, 128).steps) == ([64, 128], [80, 60])
+    assert (cap_levels(balanced, 32).levels, cap_levels(balanced, 32).steps) == ([32], [80])
+
+
+# -- with the real reconstructor ------------------------------------------------------------------
+
+TINY_CONFIG = """
+[output]
+texture_size = 64
+
+[presets.fast]
+levels = [32]
+steps = [6]
+camera_yaw_steps = 4
+camera_pitch_steps = 1
+camera_hypotheses = 1
+camera_refine_steps = 2
+texture_size = 64
+photometric_steps = 0
+sigma = 1.0
+"""
+
+
+@needs_pipeline
+@pytest.mark.slow
+def test_viewport_drop_reconstructs_for_real_and_undo_removes_it(kit, tmp_path):
+    stage_path = tmp_path / "scene.usda"
+    new_stage(stage_path)
+    kit.usd.get_context().open_stage(str(stage_path))
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_CONFIG)
+    kit.set("preset", "fast")
+    kit.set("category", "generic")
+    kit.set("working_resolution", 32)
+    kit.set("config_file", str(config))
+    photo = disc_png(tmp_path / "disc.png")
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(photo)])
+    kit.pump_until(lambda: _finished(ext), timeout=300)
+    job = ext.jobs.jobs[0]
+    assert job.state.value == "done", (job.error, kit.notes())
+    assert (tmp_path / "disc" / "disc.usda").is_file()
+    assert [name for name, _ in kit.commands.executed] == ["Lift3dAddReconstruction"]
+    stage = kit.usd.get_context().get_stage()
+    prim = stage.GetPrimAtPath("/World/Reconstructions/disc")
+    assert prim.IsValid()
+    assert any(p.IsA(UsdGeom.Mesh) for p in Usd.PrimRange(prim))
+    assert any(p.IsA(UsdGeom.Camera) for p in Usd.PrimRange(prim)), "the source camera did not come along"
+    assert 0.0 <= job.result.metrics["input_view_iou"] <= 1.0
+    kit.undo.undo()
+    assert not stage.GetPrimAtPath("/World/Reconstructions/disc").IsValid()
+
+
+@needs_pipeline
+@pytest.mark.slow
+def test_real_cancel_stops_within_one_step_and_leaves_no_asset(kit, monkeypatch, tmp_path):
+    import lift3d.api
+
+    real = lift3d.api.reconstruct
+    after_cancel: list[str] = []
+    started = threading.Event()
+
+    def watched(request, progress=None, cancel=None, settings=None):
+        def report(stage, fraction):
+            if cancel.cancelled:
+                after_cancel.append(stage)
+            started.set()
+            progress(stage, fraction)
+
+        return real(request, progress=report, cancel=cancel, settings=settings)
+
+    monkeypatch.setattr("lift3d.api.reconstruct", watched)
+    kit.set("preset", "fast")
+    kit.set("category", "generic")
+    kit.set("output_folder", str(tmp_path / "out"))
+    photo = disc_png(tmp_path / "disc.png")
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(photo)])
+    kit.pump_until(lambda: started.is_set() or _finished(ext), timeout=300)
+    kit.ui.find("lift3d.cancel").call_clicked_fn()
+    kit.pump_until(lambda: _finished(ext), timeout=300)
+    assert ext.jobs.jobs[0].state.value == "cancelled"
+    assert len(after_cancel) <= 1, f"progress went on after cancel: {after_cancel}"
+    assert not (tmp_path / "out" / "disc").exists()
+    assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+    assert kit.commands.executed == []
+
+
+@needs_pipeline
+def test_real_error_for_a_corrupt_image_is_a_notification(kit, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not a PNG file")
+    kit.set("output_folder", str(tmp_path / "out"))
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(broken)])
+    kit.pump_until(lambda: _finished(ext), timeout=120)
+    assert ext.jobs.jobs[0].state.value == "failed"
+    (text,) = kit.notes()
+    assert text.startswith("lift3d: error: ") and "broken.png" in text
