@@ -29,6 +29,8 @@ read-modify-writes).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import scipy.sparse as sp
 import warp as wp
@@ -133,6 +135,23 @@ class MeshTopology:
                 "vertex_faces": arr(self.vertex_faces),
             }
         return self._device_cache[key]
+
+
+_topology_cache: dict[tuple[bytes, int], MeshTopology] = {}
+_TOPOLOGY_CACHE_SIZE = 8
+
+
+def cached_topology(faces, num_vertices: int) -> MeshTopology:
+    """A :class:`MeshTopology` for ``faces``, reused while the same face list comes back (content-keyed, 8 kept)."""
+    arr = _as_faces(faces, num_vertices)
+    key = (hashlib.blake2b(arr.tobytes(), digest_size=16).digest() + bytes(str(arr.shape), "ascii"), num_vertices)
+    topology = _topology_cache.get(key)
+    if topology is None:
+        topology = MeshTopology(arr, num_vertices)
+        if len(_topology_cache) >= _TOPOLOGY_CACHE_SIZE:
+            _topology_cache.pop(next(iter(_topology_cache)))
+        _topology_cache[key] = topology
+    return topology
 
 
 # --------------------------------------------------------------------------- kernels

@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from lift3d.camera import Camera, look_at, orbit_camera
 from lift3d.errors import InputError
+from lift3d.kernels.torch_geometry import SoftSilhouette
 from lift3d.kernels.soft_silhouette import (
     D_MIN,
     SoftSilhouetteContext,
@@ -254,3 +256,18 @@ def test_empty_mesh_and_tiny_images():
         soft_silhouette(v, f + 100, one, 1, 1, 1.0)
     with pytest.raises(InputError):
         soft_silhouette(v[:, :2], f, one, 1, 1, 1.0)
+
+
+def test_torch_function_is_the_kernel_and_its_adjoint():
+    v, f = noisy_blob(1, 0.1, 9)
+    sigma = 1.5
+    weights = np.random.default_rng(4).uniform(-1, 1, (CAMERA.height, CAMERA.width)).astype(np.float32)
+    x = torch.tensor(v, requires_grad=True)
+    img = SoftSilhouette.apply(x, torch.from_numpy(f), CAMERA, CAMERA.width, CAMERA.height, sigma)
+    assert img.shape == (CAMERA.height, CAMERA.width) and img.dtype == torch.float32
+    (img * torch.from_numpy(weights)).sum().backward()
+    ctx = SoftSilhouetteContext(None, 0, 0, sigma, None)
+    ref = soft_silhouette(v, f, CAMERA, CAMERA.width, CAMERA.height, sigma, context=ctx).numpy()
+    np.testing.assert_array_equal(img.detach().numpy(), ref)
+    np.testing.assert_array_equal(x.grad.numpy(), soft_silhouette_backward(ctx, weights).numpy())
+    assert np.abs(x.grad.numpy()).max() > 0.1
