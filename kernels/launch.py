@@ -186,3 +186,13 @@ def parallel_launch(kernel: wp.Kernel, dim: int | Sequence[int], inputs: Sequenc
         parts = stack.numpy()
         total = target.numpy() + parts.sum(axis=0, dtype=np.float64).astype(parts.dtype)
         wp.copy(target, wp.array(total, dtype=target.dtype, device=device))
+
+
+def pixel_span(device: wp.context.Device, width: int) -> int:
+    """Pixels of one image row handled by one kernel thread: the whole row on the CPU, one on CUDA.
+
+    Per-pixel kernels launch over ``(rows, ceil(width / span))`` and loop over
+    their span; on the CPU this avoids a per-pixel dispatch, on CUDA it keeps one
+    thread per pixel.
+    """
+    return 1 if device.is_cuda else max(1, int(width))
