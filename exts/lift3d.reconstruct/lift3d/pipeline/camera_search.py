@@ -1,0 +1,246 @@
+"""Camera search for a single photo without a camera.
+
+The object is the category template in its canonical frame (front +Z, left
++X, +Y up, metres). We look for the camera pose (see :mod:`.pose`) and the
+template's anisotropic scale that make the template's silhouette match the
+photo's object mask:
+
+1. Intrinsics guess: square pixels, principal point at the image centre and a
+   horizontal field of view of 45 degrees on the original image (the middle of
+   the 40-50 degree range of typical photos: a normal lens on a 35 mm frame).
+   A wrong focal length is largely absorbed by the distance (the object is
+   small in the field of view, so the projection is close to weak-perspective).
+2. Grid: ``yaw_steps`` yaws over the full turn x ``pitch_steps`` pitches in
+   [0, 45] degrees. For each, the distance and the lateral offsets are solved
+   in closed form so the projected template's bounding box matches the mask's
+   (size -> distance, centre -> offsets); the score is the hard-rasterized mask
+   IoU at 64 x 64 pixels of a square crop around the object.
+3. Refinement: the best ``hypotheses`` poses **and each one turned by 180
+   degrees** (the front/back ambiguity of a silhouette) are refined by Adam
+   through the soft silhouette (the silhouette loss) over yaw, pitch, roll,
+   distance, lateral offsets and the template's width and height scale
+   (the length stays at the category's real-world length, which fixes the
+   distance/size ambiguity of a single photo). The lowest loss wins; every
+   refined alternative is reported with its loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..camera import Camera
+from ..kernels.mesh_ops import MeshTopology
+from ..templates import Template
+from .crops import crop_camera, crop_mask, mask_box, soft_target, square_box
+from .pose import Pose, identity_camera, rotation_torch
+from .silhouette import hard_mask, mask_iou, silhouette_loss, soft_silhouette_torch
+
+DEFAULT_FOV_X_DEG = 45.0
+"""Horizontal field of view guessed for a photo without camera, degrees."""
+PITCH_RANGE_DEG = (0.0, 45.0)
+SEARCH_SIZE = 64
+"""Working resolution (pixels, square crop) of the grid search and the refinement."""
+
+
+@dataclass
+class Hypothesis:
+    """A refined camera hypothesis: its pose, template scale (sx, sy, sz) and final loss."""
+
+    pose: Pose
+    scale: np.ndarray
+    loss: float
+    grid_iou: float
+
+    def summary(self) -> dict[str, float]:
+        """Yaw/pitch in degrees and the loss (for reports and provenance)."""
+        return {"yaw_deg": round(math.degrees(self.pose.yaw) % 360.0, 2),
+                "pitch_deg": round(math.degrees(self.pose.pitch), 2), "loss": round(self.loss, 5),
+                "grid_iou": round(self.grid_iou, 4)}
+
+
+@dataclass
+class CameraEstimate:
+    """Result of :func:`search_camera`.
+
+    Attributes:
+        camera: the estimated camera for the ORIGINAL image (its pixels and size).
+        pose: the chosen pose about ``target``.
+        target: (3,) object point the pose orbits (the scaled template's box centre), metres.
+        scale: (3,) anisotropic scale applied to the template (x = width, y = height, z = length = 1).
+        loss: final the silhouette loss of the chosen hypothesis.
+        alternatives: every refined hypothesis (chosen first), as summaries.
+    """
+
+    camera: Camera
+    pose: Pose
+    target: np.ndarray
+    scale: np.ndarray
+    loss: float
+    alternatives: list[dict[str, float]] = field(default_factory=list)
+
+
+def guess_intrinsics(width: int, height: int, fov_x_deg: float = DEFAULT_FOV_X_DEG) -> Camera:
+    """The guessed camera of a ``width`` x ``height`` photo: square pixels, centred principal point."""
+    return Camera.from_fov(math.radians(fov_x_deg), width, height, name="estimated")
+
+
+def _bbox(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = uv.min(axis=0), uv.max(axis=0)
+    return 0.5 * (lo + hi), hi - lo
+
+
+def align_to_box(points: np.ndarray, target: np.ndarray, base: Camera, yaw: float, pitch: float,
+                 mask_centre: np.ndarray, mask_size: np.ndarray) -> Pose:
+    """A pose at ``yaw``/``pitch`` whose projected ``points`` (V, 3) box matches the mask box (pixels)."""
+    extent = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    d0 = 3.0 * extent
+    pose = Pose(yaw, pitch, 0.0, d0)
+    cam = Camera(base.fx, base.fy, base.cx, base.cy, base.width, base.height, pose.cam_to_world(target))
+    _, size = _bbox(cam.project(points)[0])
+    k = math.sqrt(max(size[0], 1e-6) * max(size[1], 1e-6) / (max(mask_size[0], 1.0) * max(mask_size[1], 1.0)))
+    pose.distance = d0 * k
+    cam.cam_to_world = pose.cam_to_world(target)
+    centre, _ = _bbox(cam.project(points)[0])
+    du, dv = mask_centre - centre
+    pose.tx = -du * pose.distance / base.fx
+    pose.ty = dv * pose.distance / base.fy
+    return pose
+
+
+def _grid(template_points: np.ndarray, faces: np.ndarray, target: np.ndarray, base: Camera, mask: np.ndarray,
+          yaw_steps: int, pitch_steps: int, check: Callable[[], None]) -> list[tuple[float, Pose]]:
+    """Score every grid pose: [(IoU at the working crop, pose)], best first."""
+    box = square_box(mask)
+    crop_target = crop_mask(mask, box, SEARCH_SIZE) >= 0.5
+    m_centre, m_size = mask_box(mask)
+    pitches = np.radians(np.linspace(*PITCH_RANGE_DEG, pitch_steps)) if pitch_steps > 1 else np.radians([15.0])
+    scored = []
+    for yaw in np.linspace(0.0, 2.0 * math.pi, yaw_steps, endpoint=False):
+        check()
+        for pitch in pitches:
+            pose = align_to_box(template_points, target, base, float(yaw), float(pitch), m_centre, m_size)
+            cam = Camera(base.fx, base.fy, base.cx, base.cy, base.width, base.height, pose.cam_to_world(target))
+            rendered = hard_mask(template_points, faces, crop_camera(cam, box, SEARCH_SIZE), SEARCH_SIZE, SEARCH_SIZE)
+            scored.append((mask_iou(rendered, crop_target), pose))
+    scored.sort(key=lambda item: -item[0])
+    return scored
+
+
+def object_to_camera(points: torch.Tensor, pose_params: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """(V, 3) object points -> camera coordinates for the pose parameters (see :mod:`.pose`)."""
+    rot = rotation_torch(pose_params["yaw"], pose_params["pitch"], pose_params["roll"])
+    offset = torch.stack([pose_params["tx"], pose_params["ty"], torch.exp(pose_params["log_distance"])])
+    return (points - target) @ rot - offset
+
+
+def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, mask: np.ndarray, pose: Pose,
+           steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None]) -> Hypothesis:
+    """Refine ``pose`` and the template's width/height scale by Adam on the silhouette loss (working crop)."""
+    box = square_box(mask)
+    cam = identity_camera(crop_camera(base, box, SEARCH_SIZE))
+    target_img = torch.from_numpy(soft_target(mask, box, SEARCH_SIZE, sigma))
+    pts = torch.from_numpy(template_points.astype(np.float64))
+    centre = 0.5 * (pts.min(dim=0).values + pts.max(dim=0).values)
+    params = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in
+              dict(yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll, log_distance=math.log(pose.distance),
+                   tx=pose.tx, ty=pose.ty).items()}
+    log_scale = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    d = pose.distance
+    opt = torch.optim.Adam([
+        {"params": [params["yaw"], params["pitch"], params["roll"]], "lr": 0.02},
+        {"params": [params["log_distance"]], "lr": 0.01},
+        {"params": [params["tx"], params["ty"]], "lr": 0.004 * d},
+        {"params": [log_scale], "lr": 0.02},
+    ])
+
+    def loss_fn() -> torch.Tensor:
+        scale = torch.cat([torch.exp(log_scale), torch.ones(1, dtype=torch.float64)])
+        cam_pts = object_to_camera(pts * scale, params, centre * scale)
+        pred = soft_silhouette_torch(cam_pts, topology, cam, SEARCH_SIZE, SEARCH_SIZE, sigma)
+        return silhouette_loss(pred.to(torch.float64), target_img.to(torch.float64)) + 0.02 * (log_scale ** 2).sum()
+
+    for _ in range(steps):
+        check()
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            params["pitch"].clamp_(math.radians(-10.0), math.radians(80.0))
+            log_scale.clamp_(math.log(0.6), math.log(1.6))
+        tick()
+    with torch.no_grad():
+        final = float(loss_fn())
+    scale = np.array([math.exp(float(log_scale[0].detach())), math.exp(float(log_scale[1].detach())), 1.0])
+    refined = Pose(float(params["yaw"]), float(params["pitch"]), float(params["roll"]),
+                   math.exp(float(params["log_distance"])), float(params["tx"]), float(params["ty"]))
+    return Hypothesis(refined, scale, final, 0.0)
+
+
+def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_steps: int, hypotheses: int,
+                  refine_steps: int, sigma: float = 1.0, fov_x_deg: float = DEFAULT_FOV_X_DEG,
+                  progress: Callable[[float], None] | None = None,
+                  check: Callable[[], None] | None = None) -> CameraEstimate:
+    """Estimate the camera of a single photo from its (H, W) bool object ``mask`` (see the module docstring).
+
+    Args:
+        template: the category template (canonical frame).
+        mask: (H, W) bool object mask of the ORIGINAL photo.
+        yaw_steps, pitch_steps: grid size; hypotheses: how many grid winners to refine
+            (each also turned by 180 degrees); refine_steps: Adam steps per hypothesis.
+        sigma: soft-silhouette sharpness (pixels^2 at the working resolution).
+        progress: called with the fraction of this stage done, in [0, 1].
+        check: called between steps; raises to cancel.
+    """
+    check = check or (lambda: None)
+    report = progress or (lambda f: None)
+    height, width = mask.shape
+    base = guess_intrinsics(width, height, fov_x_deg)
+    points = template.points.astype(np.float64)
+    target = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    scored = _grid(points, template.faces, target, base, mask, yaw_steps, pitch_steps, check)
+    report(0.2)
+    m_centre, m_size = mask_box(mask)
+    starts: list[tuple[float, Pose]] = []
+    for iou, pose in scored:
+        if len(starts) >= 2 * hypotheses:
+            break
+        flipped = align_to_box(points, target, base, pose.yaw + math.pi, pose.pitch, m_centre, m_size)
+        for cand_iou, cand in ((iou, pose), (None, flipped)):
+            if any(_angle_close(cand, other) for _, other in starts):
+                continue
+            if cand_iou is None:
+                cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height, cand.cam_to_world(target))
+                box = square_box(mask)
+                cand_iou = mask_iou(hard_mask(points, template.faces, crop_camera(cam, box, SEARCH_SIZE),
+                                              SEARCH_SIZE, SEARCH_SIZE), crop_mask(mask, box, SEARCH_SIZE) >= 0.5)
+            starts.append((cand_iou, cand))
+    topology = MeshTopology(template.faces, len(points))
+    total = max(1, len(starts) * max(refine_steps, 1))
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        report(0.2 + 0.8 * done[0] / total)
+
+    results = []
+    for iou, pose in starts:
+        hyp = refine(points, topology, base, mask, pose, refine_steps, sigma, check, tick)
+        hyp.grid_iou = iou
+        results.append(hyp)
+    results.sort(key=lambda h: h.loss)
+    best = results[0]
+    scaled_target = target * best.scale
+    camera = Camera(base.fx, base.fy, base.cx, base.cy, width, height, best.pose.cam_to_world(scaled_target),
+                    "estimated")
+    return CameraEstimate(camera, best.pose, scaled_target, best.scale, best.loss, [h.summary() for h in results])
+
+
+def _angle_close(a: Pose, b: Pose, tol_deg: float = 20.0) -> bool:
+    dyaw = abs((a.yaw - b.yaw + math.pi) % (2.0 * math.pi) - math.pi)
+    return math.degrees(dyaw) < tol_deg and abs(math.degrees(a.pitch - b.pitch)) < tol_deg
