@@ -1,0 +1,166 @@
+"""The evaluation harness's pure parts: alignment, scoring on synthetic data, tables, settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lift3d.camera import Camera, orbit_camera
+from lift3d.metrics import rasterize, render_labels
+from lift3d.settings import load_settings
+
+_SPEC = importlib.util.spec_from_file_location("evaluate", Path(__file__).resolve().parents[1] / "tools" / "evaluate.py")
+evaluate = importlib.util.module_from_spec(_SPEC)
+sys.modules["evaluate"] = evaluate  # dataclasses look their module up while the file executes
+_SPEC.loader.exec_module(evaluate)
+
+
+def _rigid(yaw: float, t: tuple[float, float, float]) -> np.ndarray:
+    c, s = math.cos(yaw), math.sin(yaw)
+    m = np.eye(4)
+    m[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+    m[:3, 3] = t
+    return m
+
+
+def _box(lo, hi):
+    (x0, y0, z0), (x1, y1, z1) = lo, hi
+    pts = np.array([[x0, y0, z0], [x1, y0, z0], [x1, y1, z0], [x0, y1, z0],
+                    [x0, y0, z1], [x1, y0, z1], [x1, y1, z1], [x0, y1, z1]], float)
+    faces = np.array([[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4],
+                      [2, 3, 7], [2, 7, 6], [1, 2, 6], [1, 6, 5], [0, 4, 7], [0, 7, 3]])
+    return pts, faces
+
+
+def test_part_class_vocabulary():
+    names = {n: evaluate.PART_CLASSES[evaluate.part_class(n)] for n in
+             ["wheel_fl", "wheel_rear", "wheel", "light_front", "headlight_l", "light_rear", "taillight",
+              "window", "window_trim", "body", "fork"]}
+    assert names == {"wheel_fl": "wheel", "wheel_rear": "wheel", "wheel": "wheel", "light_front": "headlight",
+                     "headlight_l": "headlight", "light_rear": "taillight", "taillight": "taillight",
+                     "window": "window", "window_trim": "body", "body": "body", "fork": "body"}
+    assert evaluate.part_class("support_cloth") == -1 and evaluate.part_class("object") == -1
+
+
+def test_read_obj_triangulates_and_handles_negative_indices(tmp_path):
+    obj = tmp_path / "m.obj"
+    obj.write_text("# c\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1/1 2/2 3/3 4/4\nf -4 -2 -1\n")
+    pts, faces = evaluate.read_obj(obj)
+    assert pts.shape == (4, 3)
+    np.testing.assert_array_equal(faces, [[0, 1, 2], [0, 2, 3], [0, 2, 3]])
+
+
+def test_alignment_maps_ground_truth_into_the_asset_frame():
+    asset_from_world = _rigid(0.7, (0.3, -0.2, 1.5))  # the unknown frame the reconstructor chose
+    c_in = orbit_camera(0.8, 0.2, 6.0, 0.8, 64, 64).cam_to_world
+    c_est = asset_from_world @ c_in                    # a perfect pose estimate, in asset coordinates
+    t = evaluate.alignment(c_est, c_in)
+    np.testing.assert_allclose(t, asset_from_world, atol=1e-12)
+    # A held-out camera moved by T sees the asset-frame mesh exactly as the GT camera sees the GT mesh.
+    pts, faces = _box((-1, -0.5, -2), (1, 0.5, 2))
+    cam = orbit_camera(-1.2, 0.5, 7.0, 0.8, 48, 48)
+    moved = evaluate.moved_camera(cam, t)
+    assert (moved.fx, moved.width) == (cam.fx, cam.width)
+    a = rasterize(evaluate.transform_points(asset_from_world, pts), faces, moved).mask
+    b = rasterize(pts, faces, cam).mask
+    np.testing.assert_array_equal(a, b)
+
+
+def _synthetic_gt(tmp_path: Path) -> evaluate.GroundTruth:
+    pts, faces = _box((-1.0, -0.6, -2.0), (1.0, 0.6, 2.0))
+    face_class = np.array([evaluate.PART_CLASSES.index("body")] * 10 + [evaluate.PART_CLASSES.index("wheel")] * 2)
+    cams, images = {}, {}
+    for i, yaw in enumerate(np.linspace(0.0, 2 * np.pi, 6, endpoint=False)):
+        name = f"view{i}"
+        cam = orbit_camera(yaw + 0.3, 0.25, 8.0, 0.8, 48, 48, name=name)
+        raster = rasterize(pts, faces, cam)
+        rgba = np.zeros((48, 48, 4), np.uint8)
+        rgba[raster.mask] = [200, 40, 40, 255]
+        images[name] = tmp_path / f"{name}.png"
+        Image.fromarray(rgba).save(images[name])
+        cams[name] = cam
+    return evaluate.GroundTruth("box", "car", tmp_path, pts, faces, face_class, cams, images)
+
+
+def test_score_is_perfect_for_the_ground_truth_in_another_frame(tmp_path):
+    gt = _synthetic_gt(tmp_path)
+    asset_from_world = _rigid(-0.4, (2.0, 0.1, -0.5))
+    c_est = asset_from_world @ gt.cameras["view0"].cam_to_world
+    est = Camera(gt.cameras["view0"].fx, gt.cameras["view0"].fy, 24.0, 24.0, 48, 48, c_est)
+    texture = np.full((4, 4, 3), [200, 40, 40], np.uint8)
+    mesh = evaluate.EvalMesh(evaluate.transform_points(asset_from_world, gt.points), gt.faces, gt.face_class,
+                             np.full((8, 2), 0.5, np.float32), None, texture, [est])
+    t = evaluate.alignment(est.cam_to_world, gt.cameras["view0"].cam_to_world)
+    m = evaluate.score(mesh, gt, ["view0"], t, parts=True)
+    assert m["input_iou"] == 1.0 and m["heldout_iou"] == 1.0
+    assert m["volume_iou"] == pytest.approx(1.0) and m["chamfer_l1"] == pytest.approx(0.0, abs=1e-9)
+    assert m["fscore@1%"] == 1.0 and m["scale_ratio"] == pytest.approx(1.0)
+    assert m["part_iou_body"] == 1.0 and m["part_iou_wheel"] == 1.0 and math.isnan(m["part_iou_window"])
+    assert m["psnr_masked"] > 50
+
+    # A reconstruction 20 % too large scores worse everywhere, and says so in scale_ratio.
+    bigger = evaluate.EvalMesh(mesh.points * 1.2, gt.faces, gt.face_class, mesh.uv, None, texture, [est])
+    worse = evaluate.score(bigger, gt, ["view0"], t, parts=True)
+    assert worse["heldout_iou"] < 0.95 and worse["volume_iou"] < 0.9 and worse["fscore@1%"] < 0.5
+    assert worse["scale_ratio"] == pytest.approx(1.2)
+    gt_labels = gt.labels("view3")
+    assert set(np.unique(gt_labels)) <= {-1, 0, 1}
+    np.testing.assert_array_equal(gt_labels, render_labels(gt.points, gt.faces, gt.face_class, gt.cameras["view3"]))
+
+
+def _record(asset, mode, method, **metrics):
+    return {"asset": asset, "mode": mode, "method": method, "seconds": metrics.pop("seconds", 10.0),
+            "metrics": metrics}
+
+
+def test_format_table_pairs_methods_and_means():
+    records = [
+        _record("a", "single-fl", "lift3d", input_iou=0.9, heldout_iou=0.8),
+        _record("a", "single-fl", "template", input_iou=0.7, heldout_iou=0.6),
+        _record("b", "single-fl", "lift3d", input_iou=0.5, heldout_iou=0.4),
+        {"asset": "b", "mode": "single-fl", "method": "template", "error": "RuntimeError: boom"},
+        {"asset": "c", "mode": "single-fl", "method": "lift3d", "error": "InputError: bad"},
+        {"asset": "c", "mode": "single-fl", "method": "template", "error": "InputError: bad"},
+    ]
+    table = evaluate.format_table(records)
+    lines = table.strip().splitlines()
+    assert lines[0].startswith("| asset | mode | input IoU | held-out IoU |")
+    assert len(lines) == 2 + 3 + 1
+    assert "| a | single-fl | 0.900 / 0.700 | 0.800 / 0.600 |" in table
+    assert "| b | single-fl | 0.500 / – |" in table
+    assert "| c | single-fl | failed |" in table
+    # Means only over rows where both methods have the value: asset a alone.
+    assert "| **mean** | single-fl | 0.900 / 0.700 | 0.800 / 0.600 |" in table
+    assert "b / single-fl / template: RuntimeError: boom" in evaluate.failures(records)
+
+
+def test_quality_report_and_json(tmp_path):
+    records = [_record("a", "multi4", "lift3d", input_iou=0.9, chamfer_l1_rel=0.0123),
+               _record("a", "multi4", "template", input_iou=float("nan"), chamfer_l1_rel=0.05)]
+    out = tmp_path / "QUALITY.md"
+    evaluate.write_quality(out, records, "fast", "note")
+    text = out.read_text()
+    assert text.startswith("# Reconstruction quality") and "preset `fast`" in text and "1.23% / 5.00%" in text
+    data = json.loads(json.dumps(evaluate.jsonable({"x": np.float64(np.nan), "y": np.arange(2)}),
+                                 allow_nan=False))
+    assert data == {"x": None, "y": [0, 1]}
+
+
+def test_baseline_settings_zero_the_shape_fit(tmp_path):
+    path = evaluate.baseline_settings("fast", tmp_path)
+    preset = load_settings(path).preset(evaluate.BASELINE_PRESET)
+    fast = load_settings().preset("fast")
+    assert preset.steps == [0] * len(fast.steps) and preset.photometric_steps == 0
+    assert preset.levels == fast.levels and preset.camera_yaw_steps == fast.camera_yaw_steps
+
+
+def test_cases():
+    assert evaluate._cases(["single"]) == [("single-fl", ["photo_fl"], False), ("single-fr", ["photo_fr"], False)]
+    assert evaluate._cases(["multi"]) == [("multi4", list(evaluate.MULTI_INPUTS), True)]
