@@ -299,7 +299,8 @@ def summarize_asset(path: Path | str) -> dict[str, Any]:
                               "faces": len(idx), "material": ",".join(names)})
         elif prim.IsA(UsdShade.Material):
             spec, tex = _material_spec(UsdShade.Material(prim))
-            materials.append({"name": prim.GetName(), "kind": spec.kind, "textured": spec.textured,
+            kind = prim.GetCustomDataByKey("lift3d:kind") or "-"  # only lift3d materials record their intent
+            materials.append({"name": prim.GetName(), "kind": kind, "textured": spec.textured,
                               "roughness": round(spec.roughness, 4), "opacity": round(spec.opacity, 4),
                               "emissive": any(c > 0 for c in spec.emissive_color)})
         elif prim.HasAPI(UsdLux.LightAPI):
