@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lift3d.batch import (ImageRecord, Manifest, image_digest, run_batch, scan_folder, settings_fingerprint)
+from lift3d.batch import (ImageRecord, ImageTask, Manifest, image_digest, reconstruct_one, run_batch, scan_folder,
+                          settings_fingerprint)
 from lift3d.batch_engines import LocalEngine
 from lift3d.cli import main
 from lift3d.errors import InputError
@@ -141,6 +142,15 @@ def test_local_engine_runs_in_spawned_processes_and_survives_a_dying_worker():
     assert results[3] == -1 and [t for t, _ in crashed] == [3]
     assert "died" in crashed[0][1]
     assert {k: v for k, v in results.items() if k != 3} == {1: 1, 2: 4, 4: 16, 5: 25}
+
+
+def test_worker_refuses_tasks_from_another_lift3d_version(tmp_path):
+    task = ImageTask(str(tmp_path / "car.png"), "d" * 64, "car_dddddddddd", str(tmp_path), "car", "fast",
+                     version="0.0.0-other")
+    outcome = reconstruct_one(task)
+    assert outcome.asset is None and outcome.retry
+    assert "driver runs 0.0.0-other" in outcome.reason and "same version on every node" in outcome.reason
+    assert not any(tmp_path.iterdir()), "a refused task writes nothing"
 
 
 def test_run_batch_rejects_bad_folders(tmp_path):

@@ -62,6 +62,7 @@ class ImageTask:
         name: asset (folder) name, ``<sanitised stem>_<digest[:10]>``.
         out_dir: absolute folder receiving the asset folder.
         category, preset: reconstruction settings.
+        version: the driver's lift3d version (a worker running another version refuses the task).
     """
 
     image: str
@@ -70,6 +71,7 @@ class ImageTask:
     out_dir: str
     category: str
     preset: str
+    version: str = __version__
 
 
 @dataclass
@@ -215,6 +217,9 @@ def reconstruct_one(task: ImageTask) -> TaskOutcome:
     from .errors import Lift3dError
 
     start = time.perf_counter()
+    if task.version != __version__:
+        return TaskOutcome(None, f"this worker runs lift3d {__version__} but the driver runs {task.version}; "
+                                 "install the same version on every node", 0.0)
     try:
         result = reconstruct(ReconstructRequest(images=[Path(task.image)], category=task.category,
                                                 preset=task.preset, name=task.name, out_dir=Path(task.out_dir)))
