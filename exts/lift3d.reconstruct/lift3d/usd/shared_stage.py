@@ -281,12 +281,6 @@ class SharedStage:
             rel = "./" + rel
         return Sdf.Reference(rel, prim_path), _digest_file(asset)[:_DIGEST_LEN]
 
-    def prim_name(self, asset: Path | str, name: str | None = None) -> str:
-        """The prim name ``add`` gives ``asset``: ``<writer>__<name>_<digest of the asset layer>``."""
-        asset = Path(asset)
-        digest = _digest_file(asset)[:_DIGEST_LEN] if asset.is_file() else ""
-        return self._prim_name(asset, name, digest)
-
     def _prim_name(self, asset: Path, name: str | None, digest: str) -> str:
         base = sanitize_name(name or asset.stem, fallback="asset")
         return f"{self.writer}__{base.lstrip('_')}_{digest}"
