@@ -46,6 +46,7 @@ from typing import Any
 from . import __version__
 from .errors import InputError
 from .naming import sanitize_name
+from .usd.shared_stage import AddItem, SharedStage, utc_now
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 MANIFEST_NAME = "batch_manifest.jsonl"
@@ -267,7 +268,7 @@ class Manifest:
         If the file does not end with a newline (a write cut short), the line
         starts with one, so the cut line cannot swallow this one.
         """
-        entry = {"time": _utc_now(), **record.to_json(), "writer": writer}
+        entry = {"time": utc_now(), **record.to_json(), "writer": writer}
         data = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
         try:
@@ -278,12 +279,6 @@ class Manifest:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _utc_now() -> str:
-    from .usd.shared_stage import utc_now
-
-    return utc_now()
 
 
 def _crashed(task: ImageTask, reason: str) -> TaskOutcome:
@@ -299,9 +294,13 @@ def _source_label(image: Path, stage_dir: Path) -> str:
 
 
 class _Progress:
-    """A rich progress bar on stderr (count, images/min, elapsed, ETA), or nothing when quiet."""
+    """A rich progress bar on stderr over the images to reconstruct (count, images/min, failures, ETA).
 
-    def __init__(self, total: int, quiet: bool) -> None:
+    Images settled before the run starts (skipped, or failed before) are a count
+    outside the bar, so they do not distort the rate and the ETA. Nothing when ``quiet``.
+    """
+
+    def __init__(self, total: int, skipped: int, quiet: bool) -> None:
         self._bar = None
         self._start = time.monotonic()
         if quiet:
@@ -312,12 +311,13 @@ class _Progress:
 
         self._bar = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[rate]} img/min"), TextColumn("{task.fields[failed]} failed"),
-                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                             console=Console(stderr=True), transient=False)
+                             TextColumn(f"{skipped} not rerun"), TimeElapsedColumn(), TextColumn("ETA"),
+                             TimeRemainingColumn(), console=Console(stderr=True), transient=False)
         self._task = self._bar.add_task("batch", total=total, rate="-", failed=0)
         self._bar.start()
 
     def advance(self, done: int, failed: int) -> None:
+        """``done`` of the images to reconstruct have finished, ``failed`` of them failed."""
         if self._bar is None:
             return
         minutes = (time.monotonic() - self._start) / 60.0
@@ -380,7 +380,6 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
         The summary; ``summary.failed`` counts images that failed (the CLI exits 1 if any).
     """
     from .settings import load_settings
-    from .usd.shared_stage import AddItem, SharedStage
 
     start = time.monotonic()
     folder = Path(folder)
@@ -420,8 +419,8 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
     for record in records.values():
         manifest.append(record, shared.writer)
 
-    progress = _Progress(len(images), quiet)
-    progress.advance(len(records), sum(r.status == "failed" for r in records.values()))
+    progress = _Progress(len(tasks), len(records), quiet)
+    done = failed = 0
     runner = None
     try:
         if tasks:
@@ -440,7 +439,8 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
                         record.reason = f"reconstructed, but adding it to the stage failed: {exc}"
                 manifest.append(record, shared.writer)
                 records[image] = record
-                progress.advance(len(records), sum(r.status == "failed" for r in records.values()))
+                done, failed = done + 1, failed + (record.status == "failed")
+                progress.advance(done, failed)
     finally:
         if runner is not None:
             runner.close()
