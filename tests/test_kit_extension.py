@@ -468,3 +468,14 @@ def test_real_error_for_a_corrupt_image_is_a_notification(kit, tmp_path):
     assert ext.jobs.jobs[0].state.value == "failed"
     (text,) = kit.notes()
     assert text.startswith("lift3d: error: ") and "broken.png" in text
+
+
+def test_broken_settings_do_not_break_startup_or_the_panel(kit, tmp_path):
+    kit.set("working_resolution", "high")
+    kit.set("config_file", str(tmp_path / "missing.toml"))
+    ext = kit.start()
+    assert ext._options.working_resolution == 256
+    assert any("working_resolution" in msg for _, msg in kit.module("carb").messages)
+    ext.show_window()
+    assert kit.ui.find("lift3d.preset").model.items == ["fast", "balanced", "best"]
+    assert kit.notes()[0].startswith("lift3d: error: ") and "missing.toml" in kit.notes()[0]

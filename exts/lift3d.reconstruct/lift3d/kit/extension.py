@@ -123,7 +123,11 @@ class Lift3dExtension(omni.ext.IExt):
     def show_window(self) -> Lift3dWindow:
         """Open (or bring back) the panel."""
         if self._window is None:
-            defaults = load_settings(Path(self._options.config_file) if self._options.config_file else None)
+            try:
+                defaults = load_settings(Path(self._options.config_file) if self._options.config_file else None)
+            except InputError as exc:  # a broken user file: say so, offer the project's choices
+                notify(error_text(str(exc)), warning=True)
+                defaults = load_settings(None)
             callbacks = PanelCallbacks(reconstruct=self._on_reconstruct_clicked, cancel=self._on_cancel_clicked,
                                        pick_images=self._on_pick_images, dropped=self._on_panel_drop)
             self._window = Lift3dWindow(callbacks, sorted(defaults.categories), list(defaults.presets),

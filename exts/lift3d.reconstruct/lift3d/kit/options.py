@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import carb
 import carb.settings
 from pydantic import ValidationError
 
@@ -46,13 +47,18 @@ class KitOptions:
 
 
 def read_options() -> KitOptions:
-    """Read :class:`KitOptions` from carb.settings; unset keys keep the class defaults."""
+    """Read :class:`KitOptions` from carb.settings; unset keys, and values of the wrong type, keep the defaults."""
     settings = carb.settings.get_settings()
     values = {}
     for name, default in KitOptions().__dict__.items():
         value = settings.get(f"{SETTINGS_ROOT}/{name}")
-        if value is not None:
+        if value is None:
+            continue
+        try:
             values[name] = type(default)(value)
+        except (TypeError, ValueError):
+            carb.log_warn(f"lift3d: setting {SETTINGS_ROOT}/{name} = {value!r} is not a {type(default).__name__}; "
+                          f"using {default!r}")
     return KitOptions(**values)
 
 
