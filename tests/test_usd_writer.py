@@ -266,7 +266,7 @@ def test_one_shaped_light_per_headlight_component(stage, car):
         assert 0.0 < shaping.GetShapingConeSoftnessAttr().Get() <= 1.0
         m = np.array(UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default())).T
         emit = -m[:3, 2] / np.linalg.norm(m[:3, 2])
-        assert emit[2] > 0.9  # shines forwards (+Z)
+        assert emit[2] > 0.95 and abs(emit[1]) < 1e-9  # shines forwards (+Z), level with the road
         pos = m[:3, 3]
         assert 2.15 < pos[2] < 2.3 and 0.5 < pos[1] < 0.7  # just in front of the lamp block
         xs.append(pos[0])

@@ -72,6 +72,8 @@ LIGHT_CONE_ANGLE_DEG = 35.0
 LIGHT_CONE_SOFTNESS = 0.3
 LIGHT_INTENSITY = 5000.0
 LIGHT_COLOR = (1.0, 0.95, 0.85)
+HEADLIGHT_MIN_LEVEL = 0.17
+"""Smallest horizontal share of a lamp's normal (sin of ~10 deg) for which the beam is levelled."""
 
 
 def camera_name(index: int) -> str:
@@ -278,6 +280,9 @@ def headlight_frames(asset: Asset) -> list[tuple[str, np.ndarray, float]]:
     along their -Z). The mean normal is the area-weighted sum of the normals of
     the faces that look away from the asset's centre (all faces when none do),
     so closed lamp blocks, whose normals cancel, still point outwards.
+    Headlights light the road, not the sky: the beam aims along the horizontal
+    part of that normal (+Y is up in every lift3d frame; lamp glass on a car is
+    often sloped), unless the normal is within about 10 degrees of vertical.
     """
     pts = asset.points.astype(np.float64)
     diag = float(np.linalg.norm(pts.max(axis=0) - pts.min(axis=0)))
@@ -307,7 +312,9 @@ def headlight_frames(asset: Asset) -> list[tuple[str, np.ndarray, float]]:
             size = float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)))
             radius = float(np.clip(0.25 * size, 0.005, 0.1))
             origin = centroid + normal * max(0.01 * diag, 0.005)
-            out.append((f"{part.name}_{c}", _frame_from_normal(origin, normal), radius))
+            level = np.array([normal[0], 0.0, normal[2]])
+            aim = level / np.linalg.norm(level) if np.linalg.norm(level) > HEADLIGHT_MIN_LEVEL else normal
+            out.append((f"{part.name}_{c}", _frame_from_normal(origin, aim), radius))
     return out
 
 
