@@ -164,3 +164,19 @@ def test_baseline_settings_zero_the_shape_fit(tmp_path):
 def test_cases():
     assert evaluate._cases(["single"]) == [("single-fl", ["photo_fl"], False), ("single-fr", ["photo_fr"], False)]
     assert evaluate._cases(["multi"]) == [("multi4", list(evaluate.MULTI_INPUTS), True)]
+
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+
+
+@pytest.mark.skipif(not (DATA / "renders").is_dir(), reason="evaluation data not available")
+def test_ground_truth_matches_its_renders():
+    gt = evaluate.load_ground_truth(DATA, "khronos_toycar", "car")  # has an excluded part (the cloth)
+    info = json.loads((DATA / "renders" / "khronos_toycar" / "gt.json").read_text())
+    np.testing.assert_allclose([gt.points.min(axis=0), gt.points.max(axis=0)], info["world_bbox_rendered"],
+                               atol=1e-3)
+    assert len(gt.cameras) == 20 and gt.faces.max() == len(gt.points) - 1
+    assert set(np.unique(gt.face_class)) == {0, 1, 2}  # body, wheel, window
+    _, alpha = gt.photo("r35_az135")
+    silhouette = gt.labels("r35_az135") >= 0
+    assert (silhouette & alpha).sum() / (silhouette | alpha).sum() > 0.99

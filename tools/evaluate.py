@@ -181,9 +181,10 @@ def load_ground_truth(data: Path, asset: str, category: str) -> GroundTruth:
         face_class[idx] = part_class(name)
         if name in gt.get("excluded_parts", []):
             keep[idx] = False
-    points = transform_points(np.asarray(gt["normalized_to_world"]), points)
+    used, faces = np.unique(faces[keep], return_inverse=True)  # drop the excluded parts' vertices too
+    points = transform_points(np.asarray(gt["normalized_to_world"]), points[used])
     views = read_transforms(folder / "transforms.json")
-    return GroundTruth(asset=asset, category=category, folder=folder, points=points, faces=faces[keep],
+    return GroundTruth(asset=asset, category=category, folder=folder, points=points, faces=faces.reshape(-1, 3),
                        face_class=face_class[keep], cameras={v.image_path.stem: v.camera for v in views},
                        images={v.image_path.stem: v.image_path for v in views})
 
