@@ -56,6 +56,17 @@ def test_written_assets_pass_the_checker(car, tmp_path, fmt):
     assert check_asset(path) == []
     assert check_asset(path.parent, warnings=True) == []
     assert sorted(p.name for p in path.parent.iterdir()) == ["textures", f"toy_car.{fmt}"]
+    back = read_asset(path)
+    np.testing.assert_array_equal(back.points, car.points)
+    np.testing.assert_array_equal(back.uv_faces, car.uv_faces)
+    np.testing.assert_array_equal(back.cameras[1].cam_to_world, car.cameras[1].cam_to_world)
+
+
+def test_rgba_texture_round_trips(tmp_path):
+    rgba = np.random.default_rng(1).integers(0, 256, size=(8, 16, 4), dtype=np.uint8)
+    back = read_asset(write_asset(_simple_asset(texture=rgba), tmp_path))
+    np.testing.assert_array_equal(back.texture, rgba)
+    assert back.materials["object"].textured
 
 
 def test_untextured_vertex_uv_asset_passes_and_round_trips(tmp_path):
