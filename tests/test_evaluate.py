@@ -14,7 +14,6 @@ from PIL import Image
 
 from lift3d.camera import Camera, orbit_camera
 from lift3d.metrics import rasterize, render_labels
-from lift3d.settings import load_settings
 
 _SPEC = importlib.util.spec_from_file_location("evaluate", Path(__file__).resolve().parents[1] / "tools" / "evaluate.py")
 evaluate = importlib.util.module_from_spec(_SPEC)
@@ -151,14 +150,6 @@ def test_quality_report_and_json(tmp_path):
     data = json.loads(json.dumps(evaluate.jsonable({"x": np.float64(np.nan), "y": np.arange(2)}),
                                  allow_nan=False))
     assert data == {"x": None, "y": [0, 1]}
-
-
-def test_baseline_settings_zero_the_shape_fit(tmp_path):
-    path = evaluate.baseline_settings("fast", tmp_path)
-    preset = load_settings(path).preset(evaluate.BASELINE_PRESET)
-    fast = load_settings().preset("fast")
-    assert preset.steps == [0] * len(fast.steps) and preset.photometric_steps == 0
-    assert preset.levels == fast.levels and preset.camera_yaw_steps == fast.camera_yaw_steps
 
 
 def test_cases():

@@ -14,10 +14,9 @@ Cases per asset (``--modes``):
   ``r15_az270``, cameras from ``transforms.json``); the other 16 are held out.
 
 Every case is run twice: by the reconstructor (``--preset``) and by the
-**undeformed template** baseline: the same preset with zero shape-fit and
-photometric steps (a user preset written to a temporary settings file), so the
-baseline gets the same camera search, placement and texture bake, only no
-deformation.
+**undeformed template** baseline: the same request with
+``ReconstructRequest.fit_shape = False``, so the baseline gets the same camera
+search, placement and texture bake, only no deformation.
 
 Alignment (single view). Without cameras the asset is in the category's
 canonical frame and its ``SourceCamera`` ``C_est`` (camera-to-world) is the
@@ -52,7 +51,6 @@ import math
 import sys
 import tempfile
 import time
-import tomllib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +69,6 @@ GENERIC = ("spot", "khronos_duck", "khronos_avocado", "usdwg_teapot_fancy")
 SINGLE_INPUTS = ("photo_fl", "photo_fr")
 MULTI_INPUTS = ("photo_fl", "photo_fr", "r15_az090", "r15_az270")
 PART_CLASSES = ("body", "wheel", "window", "headlight", "taillight")
-BASELINE_PRESET = "template_baseline"
 
 _CLASS_OF = {"body": "body", "fork": "body", "window_trim": "body", "window": "window", "light_front": "headlight",
              "headlight": "headlight", "light_rear": "taillight", "taillight": "taillight", "wheel": "wheel"}
@@ -258,24 +255,8 @@ def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndar
     return out
 
 
-def baseline_settings(preset: str, folder: Path) -> Path:
-    """Write a user settings file whose preset :data:`BASELINE_PRESET` is ``preset`` without any shape fit."""
-    from lift3d.settings import load_settings
-
-    base = load_settings().preset(preset).model_dump()
-    base["steps"] = [0] * len(base["steps"])
-    base["photometric_steps"] = 0
-    lines = [f"[presets.{BASELINE_PRESET}]"]
-    for key, value in base.items():
-        lines.append(f"{key} = {json.dumps(value)}")
-    path = folder / "baseline.toml"
-    path.write_text("\n".join(lines) + "\n")
-    tomllib.loads(path.read_text())  # fail early if the file is not valid TOML
-    return path
-
-
 def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, preset: str, baseline: bool,
-             settings_file: Path | None, work: Path) -> dict[str, Any]:
+             work: Path) -> dict[str, Any]:
     """Reconstruct ``inputs`` of ``gt`` (one method) and score it; failures are recorded, not raised."""
     from lift3d.api import ReconstructRequest, reconstruct
     from lift3d.usd.reader import read_asset
@@ -286,8 +267,8 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
     try:
         views = gt.folder / "transforms.json" if calibrated else None
         request = ReconstructRequest(images=[gt.images[f] for f in inputs], views=views, category=gt.category,
-                                     preset=BASELINE_PRESET if baseline else preset,
-                                     name=f"{gt.asset}_{mode}_{method}", out_dir=work, config=settings_file)
+                                     preset=preset, name=f"{gt.asset}_{mode}_{method}", out_dir=work,
+                                     fit_shape=not baseline)
         start = time.perf_counter()
         result = reconstruct(request)
         record["seconds"] = time.perf_counter() - start
@@ -367,8 +348,8 @@ QUALITY_INTRO = """# Reconstruction quality
 
 Measured by `tools/evaluate.py` on the evaluation renders in `../shared/eval/renders`
 (Mitsuba 3 renders of licensed 3D assets with exact cameras; see their README). Every cell is
-**lift3d / undeformed template**: the template baseline is the same run with zero shape-fit steps,
-so it shares the camera search, placement and texture bake.
+**lift3d / undeformed template**: the template baseline is the same run without the shape fit
+(`ReconstructRequest(fit_shape=False)`), so it shares the camera search, placement and texture bake.
 
 * **single-fl / single-fr**: one 256x256 photo-like 3/4 view (`photo_fl` or `photo_fr`), camera
   unknown; the 19 other views are held out. The ground truth is brought into the asset's frame
@@ -459,7 +440,6 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lift3d-eval-") as tmp:
         work = Path(tmp)
-        settings_file = None if args.no_baseline else baseline_settings(args.preset, work)
         for asset in assets:
             category = "generic" if asset in GENERIC else "car"
             try:
@@ -470,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for mode, inputs, calibrated in _cases(modes):
                 for baseline in ([False] if args.no_baseline else [False, True]):
-                    rec = run_case(gt, mode, inputs, calibrated, args.preset, baseline, settings_file, work)
+                    rec = run_case(gt, mode, inputs, calibrated, args.preset, baseline, work)
                     records.append(rec)
                     status = rec.get("error") or ", ".join(
                         f"{k}={v:.3f}" for k, v in rec["metrics"].items()
