@@ -85,6 +85,17 @@ def test_untextured_vertex_uv_asset_passes_and_round_trips(tmp_path):
     assert back.materials == {"object": dataclasses.replace(asset.materials["object"], textured=False)}
 
 
+def test_empty_part_keeps_its_material(tmp_path):
+    asset = make_car_asset(textured=False)
+    asset.parts.append(Part("mirror", "mirror", [], "glass"))
+    asset.materials["chrome"] = asset.materials["paint"]  # a material no part uses
+    path = write_asset(asset, tmp_path)
+    assert check_asset(path) == []
+    back = read_asset(path)
+    assert (back.parts[-1].name, back.parts[-1].label, back.parts[-1].material) == ("mirror", "mirror", "glass")
+    assert len(back.parts[-1].faces) == 0 and set(back.materials) == set(asset.materials)
+
+
 def test_checker_reports_broken_assets(tmp_path):
     stage = Usd.Stage.CreateNew(str(tmp_path / "bad.usda"))  # no upAxis, metersPerUnit, defaultPrim
     UsdGeom.Xform.Define(stage, "/bad")

@@ -249,7 +249,8 @@ def read_asset(path: Path | str) -> Asset:
     for subset in UsdGeom.Subset.GetGeomSubsets(mesh, UsdGeom.Tokens.face, PART_FAMILY):
         idx = np.asarray(subset.GetIndicesAttr().Get() or [], dtype=np.int32)
         labels = _labels(subset.GetPrim())
-        material = str(face_material[idx[0]]) if len(idx) else ""
+        material = str(face_material[idx[0]]) if len(idx) else str(
+            subset.GetPrim().GetCustomDataByKey("lift3d:material") or "")
         parts.append(Part(subset.GetPrim().GetName(), labels[0] if labels else "object", idx, material))
     if not parts:
         parts = [Part("object", "object", np.arange(len(faces)), str(face_material[0]) if len(faces) else "")]

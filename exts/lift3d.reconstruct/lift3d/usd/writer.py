@@ -235,6 +235,8 @@ def _write_parts(mesh: UsdGeom.Mesh, asset: Asset, materials: dict[str, UsdShade
                                                  UsdGeom.Tokens.partition)
         labels = UsdSemantics.LabelsAPI.Apply(subset.GetPrim(), "class")
         labels.CreateLabelsAttr(Vt.TokenArray([part.label]))
+        if len(part.faces) == 0:  # no face carries its binding, so record the material by name
+            subset.GetPrim().SetCustomDataByKey("lift3d:material", part.material)
     binding = UsdShade.MaterialBindingAPI.Apply(mesh.GetPrim())
     faces_per_material: dict[str, list[np.ndarray]] = {}
     for part in asset.parts:
@@ -242,6 +244,8 @@ def _write_parts(mesh: UsdGeom.Mesh, asset: Asset, materials: dict[str, UsdShade
     taken = {p.name for p in asset.parts}
     for name, chunks in faces_per_material.items():
         indices = np.sort(np.concatenate(chunks)).astype(np.int32)
+        if len(indices) == 0:
+            continue
         subset_name = _unique(f"bind_{name}", taken)
         subset = binding.CreateMaterialBindSubset(subset_name, Vt.IntArray.FromNumpy(indices), UsdGeom.Tokens.face)
         UsdShade.MaterialBindingAPI.Apply(subset.GetPrim()).Bind(materials[name])
