@@ -379,10 +379,44 @@ def rasterize(points, faces, camera, width: int, height: int, cull_backfaces: bo
         return res
     threads = thread_count() if threads is None else max(1, int(threads))
     parallel_launch(project_vertices, pts.shape[0], [pts, w2c, K, res.screen], device, threads, min_chunk=4096)
-    parallel_launch(setup_triangles, tris.shape[0], [tris, res.screen, int(cull_backfaces), width, height, res.bbox],
-                    device, threads, min_chunk=4096)
-    draw_screen_triangles(res, threads)
+    _setup_and_draw(res, cull_backfaces, threads)
     return res
+
+
+def rasterize_screen(screen: wp.array, faces, width: int, height: int, cull_backfaces: bool = False,
+                     threads: int | None = None) -> RasterResult:
+    """Rasterize corners already in screen space: ``screen`` (V,) vec3 = (u px, v px, depth m).
+
+    Used for flat parametrisations (a UV layout at depth 1 gives affine barycentrics).
+    The result's ``points`` are the screen corners and its camera the identity, so
+    interpolation gradients w.r.t. positions are not meaningful for it.
+    """
+    from lift3d.errors import InputError
+
+    if width < 0 or height < 0:
+        raise InputError(f"image size must be non-negative, got {width} x {height}.")
+    device = screen.device
+    tris = as_faces(faces, screen.shape[0], device)
+    width, height = int(width), int(height)
+    res = RasterResult(
+        tri_id=wp.empty((height, width), dtype=wp.int32, device=device),
+        bary=wp.empty((height, width), dtype=wp.vec3, device=device),
+        depth=wp.empty((height, width), dtype=wp.float32, device=device),
+        screen=screen, faces=tris, points=screen, w2c=wp.mat44(*np.eye(4, dtype=np.float32).ravel().tolist()), K=wp.vec4(1.0, 1.0, 0.0, 0.0),
+        width=width, height=height,
+        keys=wp.full((height, width), value=np.iinfo(np.int64).max, dtype=wp.int64, device=device),
+        bbox=wp.empty(tris.shape[0], dtype=wp.vec4i, device=device),
+    )
+    if width and height:
+        _setup_and_draw(res, cull_backfaces, thread_count() if threads is None else max(1, int(threads)))
+    return res
+
+
+def _setup_and_draw(res: RasterResult, cull_backfaces: bool, threads: int) -> None:
+    parallel_launch(setup_triangles, res.faces.shape[0],
+                    [res.faces, res.screen, int(cull_backfaces), res.width, res.height, res.bbox],
+                    res.device, threads, min_chunk=4096)
+    draw_screen_triangles(res, threads)
 
 
 def draw_screen_triangles(res: RasterResult, threads: int) -> None:

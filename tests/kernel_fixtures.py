@@ -97,3 +97,24 @@ def ray_cast(points: np.ndarray, faces: np.ndarray, camera: Camera, device: str 
               inputs=[mesh.id, wp.vec3(*camera.position.tolist()), rot, wp.vec4(*camera.intrinsics.tolist()), tri, depth],
               device=device)
     return tri.numpy(), depth.numpy()
+
+
+def interior_pixels(results, min_bary=0.08):
+    """Pixels whose triangle is the same in every raster and whose screen barycentrics stay >= min_bary."""
+    tri0 = results[0].tri_id.numpy()
+    keep = tri0 >= 0
+    for res in results:
+        tri = res.tri_id.numpy()
+        keep &= tri == tri0
+        screen = res.screen.numpy()
+        faces = res.faces.numpy()
+        ys, xs = np.nonzero(tri >= 0)
+        corners = screen[faces[tri[ys, xs]]][:, :, :2].astype(np.float64)
+        p = np.stack([xs + 0.5, ys + 0.5], axis=1)
+        m = np.stack([corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]], axis=2)
+        lam = np.linalg.solve(m, (p - corners[:, 0])[..., None])[..., 0]
+        b = np.concatenate([1.0 - lam.sum(1, keepdims=True), lam], axis=1)
+        ok = np.zeros_like(keep)
+        ok[ys, xs] = b.min(axis=1) >= min_bary
+        keep &= ok
+    return keep

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import warp as wp
 
-from kernel_fixtures import devices, noisy_sphere, random_camera
+from kernel_fixtures import devices, interior_pixels, noisy_sphere, random_camera
 from lift3d.errors import InputError
 from lift3d.kernels.interpolate import interpolate, interpolate_grad
 from lift3d.kernels.raster import rasterize
@@ -47,27 +47,6 @@ def test_face_varying_attributes_use_their_own_indices(device):
         interpolate(corner_values, res, corner_faces[:-1])
 
 
-def _interior_pixels(results, min_bary=0.08):
-    """Pixels whose triangle is the same in every raster and whose screen barycentrics stay >= min_bary."""
-    tri0 = results[0].tri_id.numpy()
-    keep = tri0 >= 0
-    for res in results:
-        tri = res.tri_id.numpy()
-        keep &= tri == tri0
-        screen = res.screen.numpy()
-        faces = res.faces.numpy()
-        ys, xs = np.nonzero(tri >= 0)
-        corners = screen[faces[tri[ys, xs]]][:, :, :2].astype(np.float64)
-        p = np.stack([xs + 0.5, ys + 0.5], axis=1)
-        m = np.stack([corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]], axis=2)
-        lam = np.linalg.solve(m, (p - corners[:, 0])[..., None])[..., 0]
-        b = np.concatenate([1.0 - lam.sum(1, keepdims=True), lam], axis=1)
-        ok = np.zeros_like(keep)
-        ok[ys, xs] = b.min(axis=1) >= min_bary
-        keep &= ok
-    return keep
-
-
 @pytest.mark.parametrize("device", DEVICES)
 def test_gradients_match_finite_differences(device):
     rng, pts, faces, cam = _scene(3)
@@ -85,7 +64,7 @@ def test_gradients_match_finite_differences(device):
                 moved = pts.copy()
                 moved[v, axis] += sign * eps
                 rasters.append(rasterize(moved, faces, cam, cam.width, cam.height, device=device))
-    keep = _interior_pixels(rasters)
+    keep = interior_pixels(rasters)
     assert keep.sum() > 200
     weights *= keep[..., None]
     grad_out = wp.array(weights, dtype=wp.float32, device=device)
