@@ -96,6 +96,14 @@ def test_empty_part_keeps_its_material(tmp_path):
     assert len(back.parts[-1].faces) == 0 and set(back.materials) == set(asset.materials)
 
 
+def test_part_named_like_a_binding_subset(tmp_path):
+    asset = make_car_asset(textured=False)
+    asset.parts[0].name = "bind_paint"
+    back = read_asset(write_asset(asset, tmp_path))
+    assert (back.parts[0].name, back.parts[0].material) == ("bind_paint", "paint")
+    assert [(p.name, p.material) for p in back.parts] == [(p.name, p.material) for p in asset.parts]
+
+
 def test_checker_reports_broken_assets(tmp_path):
     stage = Usd.Stage.CreateNew(str(tmp_path / "bad.usda"))  # no upAxis, metersPerUnit, defaultPrim
     UsdGeom.Xform.Define(stage, "/bad")

@@ -60,6 +60,7 @@ from ..asset import Asset, MaterialSpec
 from ..atomic import replace_dir_atomic
 from ..camera import Camera
 from ..errors import InputError
+from ..naming import unique_name
 
 FORMATS = ("usda", "usdc")
 HORIZONTAL_APERTURE_MM = 20.955
@@ -246,20 +247,13 @@ def _write_parts(mesh: UsdGeom.Mesh, asset: Asset, materials: dict[str, UsdShade
         indices = np.sort(np.concatenate(chunks)).astype(np.int32)
         if len(indices) == 0:
             continue
-        subset_name = _unique(f"bind_{name}", taken)
+        subset_name = unique_name(f"bind_{name}", taken)
+        taken.add(subset_name)
         subset = binding.CreateMaterialBindSubset(subset_name, Vt.IntArray.FromNumpy(indices), UsdGeom.Tokens.face)
         UsdShade.MaterialBindingAPI.Apply(subset.GetPrim()).Bind(materials[name])
     binding.SetMaterialBindSubsetsFamilyType(UsdGeom.Tokens.partition)
     commonest = max(faces_per_material, key=lambda m: sum(len(c) for c in faces_per_material[m]))
     binding.Bind(materials[commonest])
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    name, i = base, 1
-    while name in taken:
-        name, i = f"{base}_{i}", i + 1
-    taken.add(name)
-    return name
 
 
 def _frame_from_normal(origin: np.ndarray, normal: np.ndarray) -> np.ndarray:
