@@ -64,6 +64,8 @@ class ReconstructRequest:
         out_dir: folder that receives the asset folder; default ``output.folder``.
         stage: optional USD stage to add the asset to, under ``/World/Reconstructions``.
         config: optional user settings file (TOML).
+        fit_shape: deform the template to the silhouettes (``False`` keeps the undeformed,
+            camera-placed template: the evaluation baseline).
     """
 
     images: list[Path]
@@ -75,6 +77,7 @@ class ReconstructRequest:
     out_dir: Path | None = None
     stage: Path | None = None
     config: Path | None = None
+    fit_shape: bool = True
 
     def __post_init__(self) -> None:
         self.images = [Path(p) for p in self.images]

@@ -1,0 +1,270 @@
+"""One reconstruction, end to end: photos in, a textured, part-labelled USD asset out.
+
+Stages (each timed; ``progress(stage, fraction)`` reports the overall fraction):
+
+1. ``load``: settings, preset, category and template; every input is validated
+   *before* any heavy work, so bad input raises :class:`lift3d.errors.InputError`
+   and writes nothing.
+2. ``mask``: the object mask of every photo (alpha, ``--mask`` or automatic).
+3. ``camera``: with ``transforms.json``, the given cameras and a visual-hull
+   placement of the template (the asset is in that world frame); without, the
+   camera search of :mod:`.camera_search` (the asset is in the category's
+   canonical frame; generic objects get a fixed front view, see
+   :func:`generic_camera`).
+4. ``shape``: :func:`.shape_fit.fit_shape` (skipped with ``fit_shape=False`` or
+   zero steps: the undeformed-template baseline).
+5. ``texture``: :func:`.texture.bake_albedo` and the part materials.
+6. ``write``: the asset folder (atomic) and, when asked, a reference in a stage.
+
+A cancelled run raises :class:`lift3d.errors.Cancelled` between steps; the
+asset is written in one atomic step at the very end, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..api import CancelToken, ProgressFn, ReconstructRequest, ReconstructResult
+from ..asset import Asset
+from ..camera import Camera
+from ..errors import InputError
+from ..naming import sanitize_name
+from ..settings import Settings, load_settings
+from ..templates import Template, load_template
+from .camera_search import DEFAULT_FOV_X_DEG, align_to_box, guess_intrinsics, search_camera
+from .crops import mask_box
+from .pose import Pose
+from .shape_fit import FitView, ObjectTransform, fit_shape
+from .silhouette import hard_mask, mask_iou
+from .texture import bake_albedo, parts_of
+
+STAGES = (("load", 0.02), ("mask", 0.03), ("camera", 0.2), ("shape", 0.55), ("texture", 0.15), ("write", 0.05))
+"""Stage names and their share of the overall progress."""
+GENERIC_PITCH_DEG = 10.0
+"""Elevation assumed for a single photo of a generic object (no template orientation to search)."""
+
+
+class _Progress:
+    """Maps per-stage fractions to the overall fraction and checks for cancellation."""
+
+    def __init__(self, progress: ProgressFn | None, cancel: CancelToken | None) -> None:
+        self.fn = progress
+        self.cancel = cancel
+        self.starts = {}
+        acc = 0.0
+        for name, share in STAGES:
+            self.starts[name] = (acc, share)
+            acc += share
+
+    def check(self) -> None:
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+
+    def stage(self, name: str) -> Callable[[float], None]:
+        start, share = self.starts[name]
+
+        def report(fraction: float) -> None:
+            self.check()
+            if self.fn is not None:
+                self.fn(name, min(1.0, start + share * max(0.0, min(1.0, fraction))))
+
+        report(0.0)
+        return report
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    """Raise InputError unless ``folder`` exists as a writable folder or could be created (nothing is created)."""
+    probe = folder.absolute()
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{what} {folder} cannot be created because {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {folder} is not writable")
+
+
+def _fit_camera_to_image(camera: Camera, image: Path, size: tuple[int, int]) -> Camera:
+    """``camera`` rescaled to the decoded image ``size`` (width, height); InputError if the aspect differs."""
+    if (camera.width, camera.height) == tuple(size):
+        return camera
+    if abs(camera.width / camera.height - size[0] / size[1]) > 0.01:
+        raise InputError(f"the camera of {image} is {camera.width}x{camera.height} pixels but the image is "
+                         f"{size[0]}x{size[1]}, a different aspect ratio")
+    return camera.scaled(*size)
+
+
+def _camera_dict(camera: Camera, image: Path) -> dict[str, Any]:
+    return {"image": str(image), "fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy,
+            "width": camera.width, "height": camera.height, "cam_to_world": camera.cam_to_world.tolist()}
+
+
+def generic_camera(template: Template, mask: np.ndarray) -> tuple[Camera, np.ndarray]:
+    """Camera of a single photo of a generic object: front view at :data:`GENERIC_PITCH_DEG` elevation.
+
+    The icosphere template has no orientation to search, so the object is put
+    in front of the camera (yaw 0, i.e. the photo shows the object's front,
+    +Z) with distance and offsets matching the mask's bounding box.
+    Returns the camera for the original image and the template scale (all ones).
+    """
+    h, w = mask.shape
+    base = guess_intrinsics(w, h, DEFAULT_FOV_X_DEG)
+    pts = template.points.astype(np.float64)
+    target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    centre, size = mask_box(mask)
+    pose: Pose = align_to_box(pts, target, base, 0.0, math.radians(GENERIC_PITCH_DEG), centre, size)
+    cam = Camera(base.fx, base.fy, base.cx, base.cy, w, h, pose.cam_to_world(target), "estimated")
+    return cam, np.ones(3)
+
+
+def run_reconstruction(request: ReconstructRequest, progress: ProgressFn | None = None,
+                       cancel: CancelToken | None = None, settings: Settings | None = None) -> ReconstructResult:
+    """Reconstruct ``request`` (see the module docstring); returns what was written and measured."""
+    from ..io.images import load_image, object_mask
+    from ..io.views import cameras_for_images
+
+    timings: dict[str, float] = {}
+    steps = _Progress(progress, cancel)
+    clock = time.perf_counter()
+
+    # 1. load and validate -------------------------------------------------------------
+    report = steps.stage("load")
+    settings = settings or load_settings(request.config)
+    preset = settings.preset(request.preset)
+    category = settings.category(request.category)
+    if not request.images:
+        raise InputError("no input images were given")
+    if request.mask is not None and len(request.images) > 1:
+        raise InputError("a mask file can only be given with a single image")
+    if len(request.images) > 1 and request.views is None:
+        raise InputError("several images need their cameras: pass a transforms.json with --views")
+    out_dir = Path(request.out_dir) if request.out_dir is not None else Path(settings.output.folder)
+    _writable_folder(out_dir, "output folder")
+    if request.stage is not None:
+        _writable_folder(Path(request.stage).parent, "stage folder")
+    name = sanitize_name(request.name or Path(request.images[0]).name)
+    images = [load_image(p) for p in request.images]
+    cameras_given = cameras_for_images(request.views, request.images) if request.views is not None else None
+    if cameras_given is not None:
+        cameras_given = [_fit_camera_to_image(cam, img.path, img.size) for cam, img in zip(cameras_given, images)]
+    template = load_template(settings.template_path(request.category))
+    report(1.0)
+    timings["load"] = time.perf_counter() - clock
+
+    # 2. masks -----------------------------------------------------------------------
+    clock = time.perf_counter()
+    report = steps.stage("mask")
+    masks = [object_mask(img, request.mask) for img in images]
+    report(1.0)
+    timings["mask"] = time.perf_counter() - clock
+
+    # 3. cameras and placement -------------------------------------------------------------
+    clock = time.perf_counter()
+    report = steps.stage("camera")
+    is_car = template.wheels is not None
+    camera_info: dict[str, Any] = {}
+    if cameras_given is None:
+        if is_car:
+            est = search_camera(template, masks[0], preset.camera_yaw_steps, preset.camera_pitch_steps,
+                                preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
+                                progress=report, check=steps.check)
+            cameras, scale = [est.camera], est.scale
+            camera_info = {"yaw_deg": math.degrees(est.pose.yaw) % 360.0, "pitch_deg": math.degrees(est.pose.pitch),
+                           "fov_x_deg": DEFAULT_FOV_X_DEG, "loss": est.loss, "alternatives": est.alternatives}
+        else:
+            cam, scale = generic_camera(template, masks[0])
+            cameras = [cam]
+            camera_info = {"yaw_deg": 0.0, "pitch_deg": GENERIC_PITCH_DEG, "fov_x_deg": DEFAULT_FOV_X_DEG}
+        start = template.points.astype(np.float64) * scale
+        transform = ObjectTransform()
+        symmetry_plane = (1.0, 0.0, 0.0, 0.0) if template.symmetric else None
+    else:
+        from .visual_hull import place_template
+
+        cameras = cameras_given
+        start, transform, scale = place_template(template, cameras, masks, is_car)
+        normal = np.array([math.cos(transform.yaw), 0.0, -math.sin(transform.yaw)])
+        symmetry_plane = (*normal.tolist(), float(normal @ transform.translation)) if template.symmetric else None
+        camera_info = {"given": str(request.views), "placement_yaw_deg": math.degrees(transform.yaw) % 360.0}
+    for cam, img in zip(cameras, images):
+        cam.name = img.path.name
+    report(1.0)
+    timings["camera"] = time.perf_counter() - clock
+
+    # 4. shape ------------------------------------------------------------------------
+    clock = time.perf_counter()
+    report = steps.stage("shape")
+    fit_info: dict[str, Any] = {}
+    if request.fit_shape and sum(preset.steps) > 0:
+        views = [FitView(cam, m) for cam, m in zip(cameras, masks)]
+        calibrated = cameras_given is not None
+        fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
+                        fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
+                        progress=report, check=steps.check)
+        points = fit.points.astype(np.float64)
+        transform = fit.transform
+        fit_info = {"level_losses": fit.level_losses, "scale": fit.transform.scale.tolist()}
+        if fit.wheels is not None:
+            fit_info["wheels"] = fit.wheels.as_dict()
+        if symmetry_plane is not None and calibrated:
+            normal = np.array([math.cos(transform.yaw), 0.0, -math.sin(transform.yaw)])
+            symmetry_plane = (*normal.tolist(), float(normal @ transform.translation))
+    else:
+        points = transform.apply(start)
+    report(1.0)
+    timings["shape"] = time.perf_counter() - clock
+
+    # 5. texture ------------------------------------------------------------------------
+    clock = time.perf_counter()
+    report = steps.stage("texture")
+    size = min(preset.texture_size, settings.output.texture_size)
+    texture, coverage = bake_albedo(points, template, [(img.rgb, m, cam) for img, m, cam in
+                                                       zip(images, masks, cameras)],
+                                    size, symmetry_plane, preset.photometric_steps, steps.check, report)
+    parts, materials = parts_of(template)
+    timings["texture"] = time.perf_counter() - clock
+
+    # 6. metrics and write ----------------------------------------------------------------------
+    clock = time.perf_counter()
+    report = steps.stage("write")
+    ious = [mask_iou(hard_mask(points, template.faces, cam, cam.width, cam.height), m)
+            for cam, m in zip(cameras, masks)]
+    metrics: dict[str, Any] = {"input_view_iou": float(np.mean(ious)), "texture_coverage": coverage}
+    if len(ious) > 1:
+        metrics["input_view_ious"] = [float(v) for v in ious]
+    steps.check()
+    timings["write"] = 0.0
+    provenance = {
+        "lift3d_version": __version__,
+        "sources": [{"image": img.path.name, "sha256": img.digest, "width": img.width, "height": img.height}
+                    for img in images],
+        "views": str(request.views.name) if request.views is not None else None,
+        "category": request.category, "preset": request.preset, "preset_settings": preset.model_dump(),
+        "fit_shape": bool(request.fit_shape), "template": template.name,
+        "camera": camera_info, "fit": fit_info, "metrics": metrics, "timings": dict(timings),
+    }
+    asset = Asset(name=name, points=points.astype(np.float32), faces=template.faces, uv=template.uv,
+                  uv_faces=template.uv_faces, texture=texture, parts=parts, materials=materials,
+                  cameras=cameras, provenance=provenance)
+    from ..usd.writer import write_asset
+
+    asset_path = write_asset(asset, out_dir, settings.output.format)
+    prim_path = None
+    if request.stage is not None:
+        from ..usd.compose import add_reference
+
+        prim_path = add_reference(request.stage, asset_path)
+    timings["write"] = time.perf_counter() - clock
+    report(1.0)
+    return ReconstructResult(name=name, asset_path=asset_path, prim_path=prim_path,
+                             cameras=[_camera_dict(c, img.path) for c, img in zip(cameras, images)],
+                             metrics={k: v for k, v in metrics.items() if isinstance(v, float)}, timings=timings)

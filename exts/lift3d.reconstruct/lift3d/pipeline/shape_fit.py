@@ -1,0 +1,205 @@
+"""Shape fit: deform the template so its silhouettes match the object masks in every view.
+
+Model (object frame = the template's canonical frame, metres)::
+
+    x      = sym( (I + lambda L)^-1 u )         body: large-steps parametrisation (Nicolet et al. 2021)
+    x[w]   = wheels(axle_z, radius, track, width)   tyres rebuilt from parameters (:mod:`.wheels`)
+    X      = Ry(yaw) (scale * x) + translation  global similarity with anisotropic scale (asset frame)
+
+``sym`` averages each vertex with the mirror image of its mirror partner
+(``x_i <- (x_i + P x_m(i)) / 2``, ``P = diag(-1, 1, 1)``), so the mesh is exactly
+left-right symmetric at every step: the independent half carries the
+information and the other half follows with x negated. Because the fitted
+mesh is exactly symmetric, the *mirrored virtual view* of a single photo
+(:func:`lift3d.pipeline.pose.mirrored_camera` with the flipped mask) would
+reproduce the input view's loss term exactly, so it is implied rather than
+rendered; it is used where it adds information, in the texture bake.
+
+Loss per view: :func:`.silhouette.silhouette_loss` between the soft
+silhouette and :func:`.crops.soft_target` of the mask, on a square crop around
+the object at each working resolution of ``levels`` (coarse to fine); plus a
+Laplacian term on the displacement from the template (keeps the template's
+details), a normal-consistency term (keeps the surface smooth), and a weak
+prior keeping the global scale near its start. Optimiser: Adam.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..camera import Camera
+from ..kernels.mesh_ops import MeshTopology
+from ..kernels.torch_geometry import LargeStepsParam, laplacian, normal_consistency
+from ..templates import Template
+from .crops import crop_camera, soft_target, square_box
+from .pose import rotation_torch
+from .silhouette import silhouette_loss, soft_silhouette_torch
+from .wheels import TorchWheels, WheelParams
+
+LARGE_STEPS_LAMBDA = 20.0
+LAPLACIAN_WEIGHT = 2.0
+NORMAL_WEIGHT = 0.02
+SCALE_PRIOR_WEIGHT = 0.05
+
+
+@dataclass
+class FitView:
+    """One input view: its camera (original image, asset frame) and (H, W) bool object mask."""
+
+    camera: Camera
+    mask: np.ndarray
+    weight: float = 1.0
+
+
+@dataclass
+class ObjectTransform:
+    """Object frame -> asset frame: ``X = Ry(yaw) (scale * x) + translation`` (radians, -, metres)."""
+
+    yaw: float = 0.0
+    scale: np.ndarray = field(default_factory=lambda: np.ones(3))
+    translation: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) object points -> (N, 3) asset-frame points."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        rot = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        return (np.asarray(points, dtype=np.float64) * self.scale) @ rot.T + self.translation
+
+
+@dataclass
+class FitResult:
+    """Result of :func:`fit_shape`.
+
+    Attributes:
+        points: (V, 3) float32 fitted vertices in the asset frame (metres).
+        object_points: (V, 3) float32 fitted vertices in the object frame (symmetric for symmetric templates).
+        transform: the fitted object-to-asset transform.
+        wheels: fitted wheel parameters (object frame), or ``None``.
+        level_losses: silhouette loss (sum over views) at the end of each level.
+    """
+
+    points: np.ndarray
+    object_points: np.ndarray
+    transform: ObjectTransform
+    wheels: WheelParams | None
+    level_losses: list[float]
+
+
+class _ShapeModel(torch.nn.Module):
+    """The parametrised mesh of the module docstring."""
+
+    def __init__(self, template: Template, start: np.ndarray, transform: ObjectTransform, fit_pose: bool,
+                 fit_scale: tuple[bool, bool, bool], wheel_scale: np.ndarray | None) -> None:
+        super().__init__()
+        n = len(start)
+        self.template = template
+        self.x0 = torch.from_numpy(start.astype(np.float64))
+        self.large_steps = LargeStepsParam(template.faces, n, lam=LARGE_STEPS_LAMBDA)
+        self.u = torch.nn.Parameter(self.large_steps.to_params(self.x0))
+        self.mirror = torch.from_numpy(template.mirror.astype(np.int64))
+        self.symmetric = template.symmetric
+        self.wheels = TorchWheels(template.wheels, wheel_scale) if template.wheels is not None else None
+        self.wheel_idx = torch.from_numpy(self.wheels.indices()) if self.wheels is not None else None
+        self.base_scale = torch.from_numpy(np.asarray(transform.scale, dtype=np.float64))
+        self.scale_mask = torch.tensor([float(f) for f in fit_scale], dtype=torch.float64)
+        self.log_scale = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        self.yaw = torch.nn.Parameter(torch.tensor(float(transform.yaw), dtype=torch.float64),
+                                      requires_grad=fit_pose)
+        self.translation = torch.nn.Parameter(torch.from_numpy(np.asarray(transform.translation, dtype=np.float64)),
+                                              requires_grad=fit_pose)
+
+    def object_points(self) -> torch.Tensor:
+        x = self.large_steps.to_points(self.u)
+        if self.symmetric:
+            x = 0.5 * (x + x[self.mirror] * torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype))
+        if self.wheels is not None:
+            x = x.index_copy(0, self.wheel_idx, self.wheels().reshape(-1, 3))
+        return x
+
+    def scale(self) -> torch.Tensor:
+        return self.base_scale * torch.exp(self.log_scale * self.scale_mask)
+
+    def to_asset(self, x: torch.Tensor) -> torch.Tensor:
+        zero = torch.zeros((), dtype=x.dtype)
+        rot = rotation_torch(self.yaw, zero, zero)
+        return (x * self.scale()) @ rot.T + self.translation
+
+    def transform(self) -> ObjectTransform:
+        with torch.no_grad():
+            return ObjectTransform(float(self.yaw), self.scale().numpy().copy(), self.translation.numpy().copy())
+
+
+def fit_shape(template: Template, views: list[FitView], start: np.ndarray, transform: ObjectTransform,
+              levels: list[int], steps: list[int], sigma: float, *, fit_pose: bool = False,
+              fit_scale: tuple[bool, bool, bool] = (True, True, False), wheel_scale: np.ndarray | None = None,
+              progress: Callable[[float], None] | None = None,
+              check: Callable[[], None] | None = None) -> FitResult:
+    """Fit the template's shape to the views' masks (see the module docstring).
+
+    Args:
+        template: the category template (topology, mirror map, wheel rig).
+        views: the input views, cameras in the asset frame.
+        start: (V, 3) initial object-frame vertices (e.g. the template scaled by the camera search).
+        transform: initial object-to-asset transform.
+        levels, steps: working resolutions (pixels) and Adam steps per resolution.
+        sigma: soft-silhouette sharpness (pixels^2 at each working resolution).
+        fit_pose: also optimise the yaw and translation of ``transform`` (calibrated views).
+        fit_scale: which axes of ``transform.scale`` are optimised.
+        wheel_scale: (3,) scale of ``start`` relative to the template (sizes the initial wheels).
+        progress: called with the fraction of this stage done; check: called every step, raises to cancel.
+    """
+    check = check or (lambda: None)
+    report = progress or (lambda f: None)
+    model = _ShapeModel(template, np.asarray(start, dtype=np.float64), transform, fit_pose, fit_scale, wheel_scale)
+    extent = float(np.linalg.norm(np.ptp(start, axis=0)))
+    topology = MeshTopology(template.faces, len(start))
+    lap = laplacian(model.x0.to(torch.float32), topology, "uniform").to(torch.float64)
+    lap_x0 = torch.sparse.mm(lap, model.x0)
+    groups = [{"params": [model.u], "lr": 0.003 * extent},
+              {"params": [model.log_scale], "lr": 0.005}]
+    if model.wheels is not None:
+        groups.append({"params": list(model.wheels.parameters()), "lr": 0.01})
+    if fit_pose:
+        groups.append({"params": [model.yaw], "lr": 0.005})
+        groups.append({"params": [model.translation], "lr": 0.002 * extent})
+    opt = torch.optim.Adam(groups)
+    boxes = [square_box(v.mask) for v in views]
+    total = max(1, sum(steps))
+    done = 0
+    level_losses: list[float] = []
+    for size, n_steps in zip(levels, steps):
+        cams = [crop_camera(v.camera, box, size) for v, box in zip(views, boxes)]
+        targets = [torch.from_numpy(soft_target(v.mask, box, size, sigma)).to(torch.float64)
+                   for v, box in zip(views, boxes)]
+        last = float("nan")
+        for _ in range(n_steps):
+            check()
+            opt.zero_grad()
+            x = model.object_points()
+            world = model.to_asset(x)
+            sil = sum(v.weight * silhouette_loss(soft_silhouette_torch(world, topology, cam, size, size, sigma)
+                                                 .to(torch.float64), tgt)
+                      for v, cam, tgt in zip(views, cams, targets))
+            disp = torch.sparse.mm(lap, x) - lap_x0
+            reg = LAPLACIAN_WEIGHT * (disp ** 2).sum() / (len(x) * extent ** 2) * 1e3
+            reg = reg + NORMAL_WEIGHT * normal_consistency(x.to(torch.float32), topology).to(torch.float64)
+            reg = reg + SCALE_PRIOR_WEIGHT * (model.log_scale ** 2).sum()
+            loss = sil / max(1, len(views)) + reg
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                model.log_scale.clamp_(math.log(0.5), math.log(2.0))
+            last = float(sil.detach())
+            done += 1
+            report(done / total)
+        level_losses.append(last)
+    with torch.no_grad():
+        x = model.object_points()
+        world = model.to_asset(x)
+    return FitResult(world.numpy().astype(np.float32), x.numpy().astype(np.float32), model.transform(),
+                     model.wheels.params() if model.wheels is not None else None, level_losses)
