@@ -23,6 +23,8 @@ from ..errors import InputError
 from .writer import PART_FAMILY
 
 _LAYER_SUFFIXES = (".usda", ".usdc", ".usd", ".usdz")
+FALLBACK_WIDTH_PX = 1920
+"""Image width given to cameras that carry no pixel intrinsics of their own."""
 
 
 def resolve_layer_path(path: Path | str) -> Path:
@@ -155,7 +157,13 @@ def _resolve_texture(texture: UsdShade.Shader) -> tuple[str, str | None]:
 
 
 def _camera_from_prim(prim: Usd.Prim) -> Camera:
-    """A :class:`Camera` from a UsdGeom.Camera: exact customData intrinsics, else derived from the apertures."""
+    """A :class:`Camera` from a UsdGeom.Camera: exact customData intrinsics, else derived from the apertures.
+
+    A USD camera has no resolution, so without ``lift3d:intrinsics`` the image
+    is taken to be :data:`FALLBACK_WIDTH_PX` wide with square pixels (the
+    height follows from the aperture ratio); the projection is then the same
+    up to that choice of pixel grid. The pose is the prim's local-to-world.
+    """
     usd_cam = UsdGeom.Camera(prim)
     c2w = np.array(UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default()),
                    dtype=np.float64).T
@@ -166,7 +174,7 @@ def _camera_from_prim(prim: Usd.Prim) -> Camera:
     else:
         gf = usd_cam.GetCamera(Usd.TimeCode.Default())
         h_ap, v_ap = gf.horizontalAperture, gf.verticalAperture
-        width = 1920
+        width = FALLBACK_WIDTH_PX
         height = max(1, int(round(width * v_ap / h_ap)))
         fx = gf.focalLength * width / h_ap
         fy = gf.focalLength * height / v_ap
