@@ -273,25 +273,37 @@ def test_command_on_an_anonymous_stage_creates_world_and_references_absolutely(k
 
 
 def test_shared_stage_writer_layer_receives_the_reference(kit, tmp_path):
+    from lift3d.usd.shared_stage import SharedStage, init_shared_stage
+
     root = tmp_path / "shared.usda"
-    writer_layer = Sdf.Layer.CreateNew(str(tmp_path / "writers" / "alice.usda"))
-    writer_layer.Save()
-    stage = new_stage(root)
-    stage.GetRootLayer().subLayerPaths.append("./writers/alice.usda")
-    stage.Save()
-    asset = tmp_path / "a" / "a.usda"
-    asset.parent.mkdir()
-    Usd.Stage.CreateNew(str(asset)).Save()
+    init_shared_stage(root)
+    assets = []
+    for name in ("bob_car", "alice_car"):
+        asset = tmp_path / name / f"{name}.usda"
+        asset.parent.mkdir()
+        stage = Usd.Stage.CreateNew(str(asset))
+        stage.SetDefaultPrim(UsdGeom.Xform.Define(stage, f"/{name}").GetPrim())
+        stage.Save()
+        assets.append(asset)
+    SharedStage(root, writer="bob").add(assets[0])
+    SharedStage(root, writer="alice@ws-3").add(assets[0], name="earlier")  # alice joins the shared stage
     kit.usd.get_context().open_stage(str(root))
-    kit.set("writer", "alice")
+    kit.set("writer", "alice@ws-3")
     ext = kit.start()
-    ok, path = kit.commands.execute("Lift3dAddReconstruction", asset_path=str(asset), prim_name="a",
-                                    writer=ext._options.writer)
-    assert ok
-    alice = Sdf.Layer.Find(str(tmp_path / "writers" / "alice.usda"))
+    ok, path = kit.commands.execute("Lift3dAddReconstruction", asset_path=str(assets[1]), prim_name="car",
+                                    writer=ext._options.writer, source="/photos/car.png")
+    assert ok and path == "/World/Reconstructions/alice_ws_3__car"
+    stage = kit.usd.get_context().get_stage()
+    alice = next(layer for layer in stage.GetLayerStack() if layer.realPath.endswith("alice_ws_3.usda"))
     assert alice.GetPrimAtPath(path) is not None
-    assert kit.usd.get_context().get_stage().GetRootLayer().GetPrimAtPath(path) is None
-    assert [r.assetPath for r in alice.GetPrimAtPath(path).referenceList.prependedItems] == ["../a/a.usda"]
+    assert stage.GetRootLayer().GetPrimAtPath(path) is None, "the root of a shared stage must stay untouched"
+    assert [r.assetPath for r in alice.GetPrimAtPath(path).referenceList.prependedItems] == ["../alice_car/alice_car.usda"]
+    alice.Save()  # what File > Save does in Kit
+    entries = {e.prim_path: e for e in SharedStage(root, create=False).list()}
+    assert entries[path].writer == "alice_ws_3" and entries[path].source == "/photos/car.png"
+    assert len(entries) == 3
+    kit.undo.undo()
+    assert alice.GetPrimAtPath(path) is None
 
 
 # -- progress, cancel and errors --------------------------------------------------------------------

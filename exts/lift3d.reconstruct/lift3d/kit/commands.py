@@ -1,15 +1,21 @@
 """The one undoable command that adds a reconstruction to the open stage.
 
 ``omni.kit.commands.execute("Lift3dAddReconstruction", asset_path=..., prim_name=...,
-usd_context_name="", writer="")`` references the asset under
+usd_context_name="", writer="", source="")`` references the asset under
 ``/World/Reconstructions/<unique name>`` (creating ``/World`` and the
 ``Reconstructions`` scope when missing) and returns the new prim path; one undo
 removes the prim and whatever parents it created. The asset's ``SourceCamera``
 prims sit under its default prim, so they come along with the reference.
+
+In a lift3d shared stage whose layer stack holds the writer's layer, the prim is
+authored there and named ``<writer>__<name>`` with ``customData["lift3d"]``
+(writer, source, time) as :mod:`lift3d.usd.shared_stage` does, so two people
+never author the same prim and ``lift3d stage list`` shows it.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import omni.kit.commands
@@ -18,7 +24,8 @@ from pxr import Sdf, Usd, UsdGeom
 
 from ..errors import InputError
 from ..naming import sanitize_name, unique_name
-from .stage import RECONSTRUCTIONS, editing_layer, reference_path
+from ..usd.shared_stage import writer_name
+from .stage import RECONSTRUCTIONS, reference_path, writer_layer
 
 
 class Lift3dAddReconstructionCommand(omni.kit.commands.Command):
@@ -29,14 +36,17 @@ class Lift3dAddReconstructionCommand(omni.kit.commands.Command):
         prim_name: preferred prim name (sanitised, made unique); default from the file name.
             (Not ``name``: that is ``omni.kit.commands.execute``'s own first parameter.)
         usd_context_name: the USD context whose stage receives it ("" = the default).
-        writer: shared-stage writer layer to author in ("" = the stage's edit target).
+        writer: shared-stage writer whose layer receives the prim ("" or no such layer: the edit target).
+        source: the photograph it was reconstructed from, recorded in the prim's customData.
     """
 
-    def __init__(self, asset_path: str, prim_name: str = "", usd_context_name: str = "", writer: str = "") -> None:
+    def __init__(self, asset_path: str, prim_name: str = "", usd_context_name: str = "", writer: str = "",
+                 source: str = "") -> None:
         self._asset_path = str(asset_path)
         self._name = sanitize_name(prim_name or Path(asset_path).stem, fallback="reconstruction")
         self._context_name = usd_context_name
         self._writer = writer
+        self._source = source
         self._created: list[Sdf.Path] = []
         self._layer_id = ""
         self._set_default_prim = False
@@ -49,7 +59,9 @@ class Lift3dAddReconstructionCommand(omni.kit.commands.Command):
 
     def do(self) -> str:
         stage = self._stage()
-        layer = editing_layer(stage, self._writer)
+        shared = writer_layer(stage, self._writer)
+        layer = shared or stage.GetEditTarget().GetLayer()
+        name = f"{writer_name(self._writer)}__{self._name.lstrip('_')}" if shared else self._name
         self._layer_id = layer.identifier
         created: list[Sdf.Path] = []
         with Usd.EditContext(stage, layer):
@@ -63,10 +75,13 @@ class Lift3dAddReconstructionCommand(omni.kit.commands.Command):
                 stage.SetDefaultPrim(stage.GetPrimAtPath("/World"))
                 self._set_default_prim = True
             taken = [child.GetName() for child in stage.GetPrimAtPath(parent).GetAllChildren()]
-            prim_path = parent.AppendChild(unique_name(self._name, taken))
-            prim = stage.DefinePrim(prim_path)
+            prim_path = parent.AppendChild(unique_name(name, taken))
+            prim = stage.DefinePrim(prim_path, "Xform")
             prim.GetReferences().AddReference(reference_path(layer, self._asset_path))
-            prim.SetCustomDataByKey("lift3d:asset", Path(self._asset_path).resolve().as_posix())
+            record = {"source": self._source, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if shared:
+                record["writer"] = writer_name(self._writer)
+            prim.SetCustomDataByKey("lift3d", record)
         self._created = [prim_path, *reversed(created)]
         return prim_path.pathString
 

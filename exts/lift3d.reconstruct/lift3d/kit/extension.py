@@ -245,7 +245,7 @@ class Lift3dExtension(omni.ext.IExt):
             return
         ok, prim_path = omni.kit.commands.execute(COMMAND_NAME, asset_path=str(result.asset_path),
                                                   prim_name=result.name, usd_context_name=context_name,
-                                                  writer=self._options.writer)
+                                                  writer=self._options.writer, source=str(job.request.images[0]))
         if not ok:
             notify(error_text(f"could not add {result.asset_path} to the stage"), warning=True)
             return

@@ -5,7 +5,8 @@
 * Reference: anchored relative to the editing layer (``./NAME/NAME.usda``) when
   that layer is a file, so the project folder can move; absolute otherwise.
 * Layer: the edit target, or the shared-stage writer layer named in the settings
-  when the stage's layer stack has one (``writers/<writer>.usda``).
+  when the stage's layer stack has one (``writers/<writer>.usda``, see
+  :mod:`lift3d.usd.shared_stage`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from pxr import Sdf, Usd
 
-from ..naming import sanitize_name
+from ..usd.shared_stage import WRITERS_FOLDER, writer_name
 
 RECONSTRUCTIONS = "/World/Reconstructions"
 """Parent prim of every reconstruction in a stage (DESIGN.md section 4)."""
@@ -34,14 +35,19 @@ def output_dir_for(stage: Usd.Stage | None, fallback: str | Path) -> Path:
     return Path(fallback).expanduser().resolve()
 
 
-def editing_layer(stage: Usd.Stage, writer: str = "") -> Sdf.Layer:
-    """The layer that receives the reference: the writer's layer of a shared stage, else the edit target."""
-    if writer:
-        wanted = sanitize_name(writer, fallback="writer")
-        for layer in stage.GetLayerStack(includeSessionLayers=False):
-            if not layer.anonymous and Path(layer.realPath).stem == wanted:
-                return layer
-    return stage.GetEditTarget().GetLayer()
+def writer_layer(stage: Usd.Stage, writer: str) -> Sdf.Layer | None:
+    """The shared-stage layer of ``writer`` (``writers/<writer name>.usda`` in the layer stack), if any.
+
+    The writer name is sanitised exactly as :func:`lift3d.usd.shared_stage.writer_name` does.
+    """
+    if not writer:
+        return None
+    wanted = writer_name(writer)
+    for layer in stage.GetLayerStack(includeSessionLayers=False):
+        path = Path(layer.realPath) if layer.realPath else None
+        if path is not None and path.stem == wanted and path.parent.name == WRITERS_FOLDER:
+            return layer
+    return None
 
 
 def reference_path(layer: Sdf.Layer, asset_path: str | Path) -> str:
