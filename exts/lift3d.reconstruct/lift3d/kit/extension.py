@@ -24,7 +24,7 @@ from omni.kit.actions.core import get_action_registry
 
 from ..api import ReconstructRequest
 from ..errors import InputError
-from ..jobs import Job, JobEvent, JobQueue, JobState, plan_jobs
+from ..jobs import Job, JobEvent, JobPlan, JobQueue, JobState, plan_jobs
 from ..naming import sanitize_name, unique_name
 from ..settings import load_settings
 from .commands import Lift3dAddReconstructionCommand
@@ -103,7 +103,7 @@ class Lift3dExtension(omni.ext.IExt):
         add_menu_items(menu, MENU_NAME)
         return menu
 
-    def _add_viewport_delegate(self):
+    def _add_viewport_delegate(self) -> object | None:
         try:
             from .viewport_drop import ImageDropDelegate
         except ImportError:  # no omni.kit.viewport.window: no viewport drops
@@ -158,18 +158,17 @@ class Lift3dExtension(omni.ext.IExt):
             return
         self._show_plans(plans)
 
-    def _show_plans(self, plans) -> None:
+    def _show_plans(self, plans: list[JobPlan]) -> None:
         if self._window is not None:
             self._window.set_images([image for plan in plans for image in plan.images])
             self._window.set_views(plans[0].views)
 
     def _on_reconstruct_clicked(self) -> None:
         window = self._window
-        paths = [*window.images, *([window.views] if window.views else [])]
         if not window.images:
             notify(error_text("no image was given; add or drop photographs first"), warning=True)
             return
-        self._submit_paths(paths, usd_context_name="")
+        self._submit_paths([*window.images, *([window.views] if window.views else [])], usd_context_name="")
 
     def _on_cancel_clicked(self) -> None:
         if self._jobs.cancel_all() and self._window is not None:
@@ -185,7 +184,7 @@ class Lift3dExtension(omni.ext.IExt):
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    def _submit_paths(self, urls: list, usd_context_name: str) -> list:
+    def _submit_paths(self, urls: list[str] | list[Path], usd_context_name: str) -> list[JobPlan]:
         """Plan and queue the jobs for dropped/picked items; bad input becomes a notification."""
         category, preset = self._selection()
         try:
@@ -211,7 +210,7 @@ class Lift3dExtension(omni.ext.IExt):
             taken.update(p.name for p in out_dir.iterdir())
         return unique_name(sanitize_name(image.stem), taken)
 
-    def _on_update(self, event) -> None:
+    def _on_update(self, event: object) -> None:
         self._jobs.drain()
 
     def _refresh_progress(self) -> None:
