@@ -12,8 +12,9 @@ Pipeline (all Warp kernels, CPU and CUDA):
    guard band, triangles of zero snapped area, back faces when culling, and
    triangles covering no pixel centre.
 3. ``raster_band`` (one thread per triangle, restricted to a band of image
-   rows): walks the triangle's box with exact int64 edge functions and a
-   top-left fill rule (shared edges: no gaps, no double coverage), and keeps
+   rows): for each row of the triangle's box, solves its exact int64 edge
+   functions for the covered span of pixel centres under a top-left fill rule
+   (shared edges: no gaps, no double coverage), and keeps
    per pixel the minimum of a packed int64 key ``(quantised depth << 32) |
    triangle id`` with ``atomic_min`` (nearest surface; equal depths resolve to
    the lower id), so the result does not depend on the launch order.
@@ -118,6 +119,26 @@ def edge_bias(dx: wp.int64, dy: wp.int64) -> wp.int64:
     return wp.int64(1)
 
 
+@wp.func
+def floor_div(a: wp.int64, b: wp.int64) -> wp.int64:
+    """floor(a / b) for b > 0."""
+    if a >= wp.int64(0):
+        return a / b
+    return -((-a + b - wp.int64(1)) / b)
+
+
+@wp.func
+def clip_span(e0: wp.int64, de: wp.int64, bias: wp.int64, lo: wp.int64, hi: wp.int64):
+    """Narrow [lo, hi] to the steps k where e0 + k * de >= bias (exact integer arithmetic)."""
+    if de > wp.int64(0):
+        lo = wp.max(lo, -floor_div(e0 - bias, de))
+    elif de < wp.int64(0):
+        hi = wp.min(hi, floor_div(e0 - bias, -de))
+    elif e0 < bias:
+        hi = lo - wp.int64(1)
+    return lo, hi
+
+
 @wp.kernel
 def raster_band(start: int, faces: wp.array2d(dtype=wp.int32), screen: wp.array(dtype=wp.vec3),
                 bbox: wp.array(dtype=wp.vec4i), band_y0: int, band_y1: int, keys: wp.array2d(dtype=wp.int64)):
@@ -178,23 +199,19 @@ def raster_band(start: int, faces: wp.array2d(dtype=wp.int32), screen: wp.array(
     iz_row = (wp.float64(ea_row) * iza + wp.float64(eb_row) * izb + wp.float64(ec_row) * izc) * inv_area
     gy = (wp.float64(ea_dy) * iza + wp.float64(eb_dy) * izb + wp.float64(ec_dy) * izc) * inv_area
     fid = wp.int64(f)
+    last = wp.int64(box[2] - box[0])
     for y in range(y0, y1 + 1):
-        ea = ea_row
-        eb = eb_row
-        ec = ec_row
-        iz = iz_row
-        entered = bool(False)
-        for x in range(box[0], box[2] + 1):
-            if ea >= bias_a and eb >= bias_b and ec >= bias_c:
-                q = wp.float64(DEPTH_SCALE) / (wp.float64(DEPTH_SCALE) + wp.max(iz, wp.float64(0.0)))
-                key = (wp.int64(q * wp.float64(2147483647.0)) << wp.int64(32)) | fid
-                wp.atomic_min(keys, y, x, key)
-                entered = True
-            elif entered:  # a triangle is convex: its span in a row ends at the first miss after a hit
-                break
-            ea += ea_dx
-            eb += eb_dx
-            ec += ec_dx
+        # Exact span of pixel steps k = x - x0 with every edge function >= its bias.
+        lo = wp.int64(0)
+        hi = last
+        lo, hi = clip_span(ea_row, ea_dx, bias_a, lo, hi)
+        lo, hi = clip_span(eb_row, eb_dx, bias_b, lo, hi)
+        lo, hi = clip_span(ec_row, ec_dx, bias_c, lo, hi)
+        iz = iz_row + wp.float64(lo) * gx
+        for k in range(int(lo), int(hi) + 1):
+            q = DEPTH_SCALE / (DEPTH_SCALE + wp.float32(wp.max(iz, wp.float64(0.0))))
+            key = (wp.int64(q * 2147483520.0) << wp.int64(32)) | fid
+            wp.atomic_min(keys, y, box[0] + k, key)
             iz += gx
         ea_row += ea_dy
         eb_row += eb_dy
