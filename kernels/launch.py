@@ -77,12 +77,13 @@ _runtime_cache: tuple[str, int] | None = None
 def _settings_runtime() -> tuple[str, int]:
     global _runtime_cache
     if _runtime_cache is None:
-        try:
-            from lift3d.settings import load_settings
+        from lift3d.errors import ConfigError
+        from lift3d.settings import load_settings
 
+        try:
             runtime = load_settings().runtime
             _runtime_cache = (runtime.device, runtime.threads)
-        except Exception:  # settings unreadable: fall back to the documented defaults
+        except ConfigError:  # an invalid user file is reported by the CLI; kernels fall back to the defaults
             _runtime_cache = ("cpu", 0)
     return _runtime_cache
 

@@ -34,7 +34,8 @@ def _warp_device(t: torch.Tensor) -> wp.context.Device:
 class Interpolate(torch.autograd.Function):
     """``Interpolate.apply(attr, points, raster, attr_faces=None) -> (H, W, C)``.
 
-    ``raster`` must have been rasterized from ``points`` (same values). Gradients
+    ``raster`` must have been rasterized from ``points`` (same values) and must not
+    be rasterized into again (``out=``) before the backward pass. Gradients
     flow to ``attr`` (V_attr, C) and to ``points`` (V, 3) through the
     perspective-correct barycentrics; background pixels pass none.
     """

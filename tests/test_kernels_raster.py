@@ -177,3 +177,27 @@ def test_reused_buffers_give_fresh_results(device):
         fresh = rasterize(pts, faces, cam, 48, 40, device=device)
         for a, b in zip(out.numpy(), fresh.numpy()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_launcher_chunks_devices_and_errors():
+    from lift3d.kernels.launch import chunk_bounds, default_device, run_chunks
+
+    for total, chunks in [(10, 3), (5, 8), (1, 4), (1000, 7)]:
+        pieces = chunk_bounds(total, chunks)
+        assert sum(c for _, c in pieces) == total and len(pieces) == min(total, chunks)
+        assert all(a + c == b for (a, c), (b, _) in zip(pieces, pieces[1:]))
+    assert default_device("cpu").is_cpu
+    assert default_device("auto").is_cuda == (wp.get_cuda_device_count() > 0)
+    if wp.get_cuda_device_count() == 0:
+        with pytest.raises(InputError):
+            default_device("cuda")
+    seen = []
+
+    def body(start, count):
+        seen.append((start, count))
+        if start > 0:
+            raise RuntimeError("chunk failed")
+
+    with pytest.raises(RuntimeError):
+        run_chunks(100, body, threads=4)
+    assert sorted(seen) == chunk_bounds(100, 4)
