@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import warp as wp
@@ -119,8 +119,8 @@ def run_chunks(total: int, body: Callable[[int, int], None], threads: int | None
     """Call ``body(start, count)`` over contiguous chunks of ``range(total)`` on the shared thread pool.
 
     At most ``threads`` chunks (default :func:`thread_count`), each at least
-    ``min_chunk`` long; a single chunk runs on the calling thread. Exceptions
-    from any chunk are re-raised here.
+    ``min_chunk`` long; the first chunk runs on the calling thread. Every chunk
+    has finished when this returns; an exception from any chunk is re-raised.
     """
     if total <= 0:
         return
@@ -131,7 +131,10 @@ def run_chunks(total: int, body: Callable[[int, int], None], threads: int | None
         return
     pool = _executor(threads)
     futures = [pool.submit(body, start, count) for start, count in pieces[1:]]
-    body(*pieces[0])
+    try:
+        body(*pieces[0])
+    finally:
+        wait(futures)  # no chunk may still be writing when this returns or raises
     for future in futures:
         future.result()
 
@@ -179,7 +182,10 @@ def parallel_launch(kernel: wp.Kernel, dim: int | Sequence[int], inputs: Sequenc
 
     pool = _executor(threads)
     futures = [pool.submit(body, k) for k in range(1, len(pieces))]
-    body(0)
+    try:
+        body(0)
+    finally:
+        wait(futures)
     for future in futures:
         future.result()
     for pos, stack in partials.items():

@@ -18,9 +18,11 @@ Pipeline (all Warp kernels, CPU and CUDA):
    per pixel the minimum of a packed int64 key ``(quantised depth << 32) |
    triangle id`` with ``atomic_min`` (nearest surface; equal depths resolve to
    the lower id), so the result does not depend on the launch order.
-4. ``resolve_band`` (one thread per pixel of the band): unpacks the key,
-   computes perspective-correct barycentrics and the depth in float64 at the
-   pixel centre ``(x + 0.5, y + 0.5)`` and resets the key buffer.
+4. ``resolve_band`` (per pixel of the band): unpacks the key, computes the
+   perspective-correct barycentrics and the depth at the pixel centre
+   ``(x + 0.5, y + 0.5)`` from the unsnapped corners (so they are smooth
+   functions of the vertices, as the interpolation adjoints assume) and resets
+   the key buffer.
 
 Cost grows with pixels + covered pixels per triangle, not pixels x triangles.
 On the CPU the image is cut into row bands that run in parallel threads
@@ -97,11 +99,12 @@ def setup_triangles(start: int, faces: wp.array2d(dtype=wp.int32), screen: wp.ar
         cy = snap(sc[1])
         area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
         if area != wp.int64(0) and not (cull_backfaces != 0 and area > wp.int64(0)):
-            inv = 1.0 / float(SUBPIXEL)
-            x0 = int(wp.ceil(float(wp.min(wp.min(ax, bx), cx)) * inv - 0.5))
-            x1 = int(wp.floor(float(wp.max(wp.max(ax, bx), cx)) * inv - 0.5))
-            y0 = int(wp.ceil(float(wp.min(wp.min(ay, by), cy)) * inv - 0.5))
-            y1 = int(wp.floor(float(wp.max(wp.max(ay, by), cy)) * inv - 0.5))
+            inv = wp.float64(1.0) / wp.float64(SUBPIXEL)
+            half = wp.float64(0.5)
+            x0 = int(wp.ceil(wp.float64(wp.min(wp.min(ax, bx), cx)) * inv - half))
+            x1 = int(wp.floor(wp.float64(wp.max(wp.max(ax, bx), cx)) * inv - half))
+            y0 = int(wp.ceil(wp.float64(wp.min(wp.min(ay, by), cy)) * inv - half))
+            y1 = int(wp.floor(wp.float64(wp.max(wp.max(ay, by), cy)) * inv - half))
             x0 = wp.max(x0, 0)
             y0 = wp.max(y0, 0)
             x1 = wp.min(x1, width - 1)
