@@ -7,7 +7,8 @@ Steps (Warp kernels, CPU and CUDA):
    (0, 0) = bottom-left, texel centres at half-integers of ``st * size``):
    per texel the face, affine barycentrics, hence the surface point (world
    metres) and the face normal. Face-varying UVs are supported (``uv`` (T, 2),
-   ``uv_faces`` (F, 3)).
+   ``uv_faces`` (F, 3)); the texture covers the unit square, so UV triangles
+   outside it are not baked, and where charts overlap the lower face id wins.
 2. **Per view** — the view is rasterized with ``raster.rasterize`` for its
    depth buffer. A texel's surface point is projected into the image; it is
    *visible* when it lies in front of the camera, inside the image, and its

@@ -201,3 +201,15 @@ def test_torch_functions_agree_with_the_kernels():
     st = torch.tensor(rng.random((10, 2)).astype(np.float32), requires_grad=True)
     SampleTexture.apply(tex, st).sum().backward()
     np.testing.assert_allclose(tex.grad.sum().item(), 30.0, rtol=1e-5)  # bilinear weights sum to one per sample
+
+
+def test_threaded_bake_is_bit_identical(textured_sphere):
+    pts, faces, uv, uv_faces, truth = textured_sphere
+    cams = _cameras([0.3, 2.5], pitches=(0.2,))
+    views = [(*_render(textured_sphere, truth, cam), cam) for cam in cams]
+    single = bake_texture(pts, faces, uv, uv_faces, views, 96, symmetry_plane=(1, 0, 0, 0), device="cpu", threads=1)
+    for threads in (2, 3):
+        multi = bake_texture(pts, faces, uv, uv_faces, views, 96, symmetry_plane=(1, 0, 0, 0), device="cpu",
+                             threads=threads)
+        for name in ("texture", "weight", "source", "chart"):
+            np.testing.assert_array_equal(getattr(multi, name), getattr(single, name))

@@ -114,3 +114,15 @@ def test_threaded_launch_matches_single_thread():
         ga, gp = interpolate_grad(pts, res, grad_out, threads=threads)
         np.testing.assert_allclose(ga.numpy(), ga1.numpy(), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(gp.numpy(), gp1.numpy(), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_empty_images_and_meshes(device):
+    _, pts, faces, cam = _scene(6)
+    empty_image = rasterize(pts, faces, cam, 0, 0, device=device)
+    assert interpolate(pts, empty_image).shape == (0, 0, 3)
+    grad_attr, grad_points = interpolate_grad(pts, empty_image, wp.zeros((0, 0, 3), dtype=wp.float32, device=device))
+    assert np.all(grad_attr.numpy() == 0) and np.all(grad_points.numpy() == 0)
+    no_faces = rasterize(pts, np.zeros((0, 3), np.int32), cam, 8, 6, device=device)
+    out = interpolate(pts, no_faces).numpy()
+    assert out.shape == (6, 8, 3) and np.all(out == 0)
