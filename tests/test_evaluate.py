@@ -171,3 +171,17 @@ def test_ground_truth_matches_its_renders():
     _, alpha = gt.photo("r35_az135")
     silhouette = gt.labels("r35_az135") >= 0
     assert (silhouette & alpha).sum() / (silhouette | alpha).sum() > 0.99
+
+
+def test_canonical_alignment_scores_shape_without_pose(tmp_path):
+    gt = _synthetic_gt(tmp_path)  # box centred at the origin, 1.2 m tall
+    canon = evaluate.canonical_alignment(gt.points)
+    placed = evaluate.transform_points(canon, gt.points)
+    np.testing.assert_allclose(placed.min(axis=0), [-1.0, 0.0, -2.0])
+    # A reconstruction with the right shape in the canonical placement but a wrong pose estimate.
+    est = evaluate.moved_camera(gt.cameras["view0"], _rigid(0.3, (0.5, 0.0, 0.0)))
+    mesh = evaluate.EvalMesh(placed, gt.faces, gt.face_class, np.zeros((8, 2)), None, None, [est])
+    t = evaluate.alignment(est.cam_to_world, gt.cameras["view0"].cam_to_world)
+    m = evaluate.score(mesh, gt, ["view0"], t, parts=False, canonical=canon)
+    assert m["volume_iou_canonical"] == pytest.approx(1.0) and m["fscore@2%_canonical"] == 1.0
+    assert m["volume_iou"] < 0.9 and math.isnan(m["psnr_masked"]) and "part_iou_body" not in m

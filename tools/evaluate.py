@@ -208,14 +208,15 @@ class EvalMesh:
 
 
 def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndarray,
-          parts: bool) -> dict[str, float]:
+          parts: bool, canonical: np.ndarray | None = None) -> dict[str, float]:
     """All metrics of ``mesh`` against ``gt``; ``transform`` maps GT world to asset coordinates.
 
     ``inputs`` are the frames given to the reconstructor (their order matches
-    ``mesh.cameras``); every other frame is held out.
+    ``mesh.cameras``); every other frame is held out. With ``canonical`` (another
+    GT-to-asset map, see :func:`canonical_alignment`) the 3D metrics are computed
+    a second time under that alignment, with the suffix ``_canonical``.
     """
-    from lift3d.metrics import (bbox_diagonal, mask_iou, masked_psnr, part_iou, rasterize, render_labels,
-                                render_texture, surface_metrics, volume_iou)
+    from lift3d.metrics import bbox_diagonal, mask_iou, masked_psnr, part_iou, rasterize, render_labels, render_texture
 
     out: dict[str, float] = {}
     input_ious = []
@@ -249,10 +250,33 @@ def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndar
             out[f"part_iou_{name}"] = per_class.get(i, math.nan)
 
     gt_points = transform_points(transform, gt.points)
-    out["volume_iou"] = volume_iou((mesh.points, mesh.faces), (gt_points, gt.faces), 64)
-    out.update(surface_metrics((mesh.points, mesh.faces), (gt_points, gt.faces), count=20000))
-    out["scale_ratio"] = bbox_diagonal(mesh.points) / bbox_diagonal(gt_points)
+    out.update(shape_metrics(mesh, gt_points, gt.faces))
+    out["scale_ratio"] = bbox_diagonal(mesh.points) / bbox_diagonal(gt_points)  # both in asset axes
+    if canonical is not None:
+        canon = shape_metrics(mesh, transform_points(canonical, gt.points), gt.faces)
+        out.update({f"{key}_canonical": value for key, value in canon.items()})
     return out
+
+
+def shape_metrics(mesh: EvalMesh, gt_points: np.ndarray, gt_faces: np.ndarray) -> dict[str, float]:
+    """3D IoU (64^3), Chamfer-L1 and F-scores of ``mesh`` against a GT mesh already in asset coordinates."""
+    from lift3d.metrics import surface_metrics, volume_iou
+
+    out = {"volume_iou": volume_iou((mesh.points, mesh.faces), (gt_points, gt_faces), 64)}
+    out.update(surface_metrics((mesh.points, mesh.faces), (gt_points, gt_faces), count=20000))
+    return out
+
+
+def canonical_alignment(gt_points: np.ndarray) -> np.ndarray:
+    """4x4 translation putting the GT in the canonical placement: ground (lowest point) at y = 0, centred in x, z.
+
+    The render world frame already has the canonical axes (+Y up, front +Z, metres), so this
+    compares shapes with the pose estimate taken out (rotation and scale errors are not).
+    """
+    lo, hi = gt_points.min(axis=0), gt_points.max(axis=0)
+    m = np.eye(4)
+    m[:3, 3] = [-0.5 * (lo[0] + hi[0]), -lo[1], -0.5 * (lo[2] + hi[2])]
+    return m
 
 
 def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, preset: str, baseline: bool,
@@ -273,12 +297,14 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
         result = reconstruct(request)
         record["seconds"] = time.perf_counter() - start
         record["timings"] = result.timings
+        record["reported"] = result.metrics  # the reconstructor's own numbers, as a cross-check
         mesh = EvalMesh.from_asset(read_asset(result.asset_path))
         if len(mesh.cameras) != len(inputs):
             raise RuntimeError(f"asset has {len(mesh.cameras)} source cameras for {len(inputs)} inputs")
         transform = np.eye(4) if calibrated else alignment(mesh.cameras[0].cam_to_world,
                                                            gt.cameras[inputs[0]].cam_to_world)
-        record["metrics"] = score(mesh, gt, inputs, transform, parts=gt.category == "car")
+        record["metrics"] = score(mesh, gt, inputs, transform, parts=gt.category == "car",
+                                  canonical=None if calibrated else canonical_alignment(gt.points))
     except Exception as exc:  # one failure must not stop the evaluation
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc(limit=6)
@@ -288,6 +314,7 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
 COLUMNS = (("input_iou", "input IoU", "{:.3f}"), ("heldout_iou", "held-out IoU", "{:.3f}"),
            ("volume_iou", "3D IoU", "{:.3f}"), ("chamfer_l1_rel", "Chamfer-L1 (of diag)", "{:.2%}"),
            ("fscore@1%", "F@1%", "{:.3f}"), ("fscore@2%", "F@2%", "{:.3f}"),
+           ("volume_iou_canonical", "3D IoU canon.", "{:.3f}"), ("fscore@2%_canonical", "F@2% canon.", "{:.3f}"),
            ("part_iou_wheel", "wheel IoU", "{:.3f}"), ("part_iou_window", "window IoU", "{:.3f}"),
            ("psnr_masked", "masked PSNR (dB)", "{:.2f}"), ("scale_ratio", "scale", "{:.2f}"),
            ("seconds", "time (s)", "{:.0f}"))
@@ -366,6 +393,10 @@ Measured by `tools/evaluate.py` on the evaluation renders in `../shared/eval/ren
 * **Chamfer-L1**: mean of both directions' mean nearest-neighbour distances of 20 000 surface
   samples each, in % of the ground truth's bounding-box diagonal; **F@1% / F@2%**: F-score at
   1 % / 2 % of that diagonal.
+* **canon.**: single view only: the same 3D metrics with the pose estimate taken out: the ground
+  truth is placed the way the category's canonical frame places an object (lowest point on
+  y = 0, centred in x and z; the render world already has the canonical axes), so they measure
+  the shape, its scale and its heading in the canonical frame rather than the camera estimate.
 * **wheel / window IoU**: per-part IoU of part-label renders at the held-out views (vehicles).
 * **masked PSNR**: the unlit albedo render against the held-out photos, inside their alpha mask
   (uncovered pixels count as grey); the photos are shaded, so even a perfect albedo loses a few dB.
