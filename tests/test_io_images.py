@@ -65,6 +65,16 @@ def test_modes_rgba_l_la_palette_16bit(tmp_path):
     np.testing.assert_allclose(sixteen.rgb[..., 0], deep / 65535.0, atol=1e-6)
 
 
+def test_sixteen_bit_colour_png(tmp_path):
+    import cv2
+
+    rgba = (np.random.default_rng(1).random((8, 8, 4)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "c16.png"), rgba[..., [2, 1, 0, 3]])  # OpenCV writes BGRA
+    img = load_image(tmp_path / "c16.png")
+    np.testing.assert_allclose(img.rgb, rgba[..., :3] / 65535.0, atol=1.01 / 255)
+    np.testing.assert_allclose(img.alpha, rgba[..., 3] / 65535.0, atol=1.01 / 255)
+
+
 def test_exif_orientation_is_applied(tmp_path):
     arr = np.zeros((20, 40, 3), np.uint8)
     arr[:, :10] = 255  # white band at the left of the stored pixels

@@ -10,12 +10,17 @@ sRGB (DESIGN.md section 4), so keeping them encoded avoids a lossy round trip;
 a stage that needs linear light must convert explicitly.
 
 Alpha, when the file has it, is straight (not premultiplied) coverage in [0, 1].
+
+Bit depth: 16-bit grey PNGs (``I;16``) keep their full precision; Pillow
+decodes 16-bit colour PNGs to 8 bits per channel, which is what they are then
+worth here (the texture is 8-bit sRGB anyway).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +101,8 @@ def _decode(path: Path, data: bytes, what: str) -> Image.Image:
                          f"{MAX_PIXELS // 1_000_000} MP)") from None
     except UnidentifiedImageError:
         raise InputError(f"{what} {path} is not a PNG, JPEG or WebP image") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError) as exc:
+        # Pillow reports damaged headers, chunks and EXIF blocks with any of these.
         raise InputError(f"{what} {path} is corrupt or truncated ({exc})") from None
     if im.width == 0 or im.height == 0:
         raise InputError(f"{what} {path} has no pixels")
