@@ -109,7 +109,8 @@ def view_sample(point: wp.vec3, normal: wp.vec3, w2c: wp.mat44, K: wp.vec4, cam_
         return wp.vec4(0.0, 0.0, 0.0, 0.0)
     ax = x - fx
     ay = y - fy
-    e = (1.0 - ay) * ((1.0 - ax) * edge[y0, x0] + ax * edge[y0, x1]) + ay * ((1.0 - ax) * edge[y1, x0] + ax * edge[y1, x1])
+    e = (1.0 - ay) * ((1.0 - ax) * edge[y0, x0] + ax * edge[y0, x1]) + ay * (
+        (1.0 - ax) * edge[y1, x0] + ax * edge[y1, x1])
     cosine = wp.abs(wp.dot(normal, wp.normalize(cam_pos - point)))
     weight = wp.pow(cosine, cos_power) * e
     if weight <= 0.0:

@@ -328,7 +328,10 @@ def as_points(points, device: wp.context.Device) -> wp.array:
 
 
 def as_faces(faces, num_points: int, device: wp.context.Device) -> wp.array:
-    """(F, 3) integer triangles (numpy, list or Warp) -> (F, 3) int32 Warp array; indices are checked for numpy input."""
+    """(F, 3) integer triangles (numpy, list or Warp) -> (F, 3) int32 Warp array.
+
+    Indices of numpy input are checked against ``num_points``; Warp input is trusted (hot loops).
+    """
     if isinstance(faces, wp.array):
         if faces.dtype == wp.int32 and faces.ndim == 2 and faces.shape[1] == 3:
             return faces if faces.device == device else faces.to(device)
@@ -422,7 +425,8 @@ def rasterize_screen(screen: wp.array, faces, width: int, height: int, cull_back
         tri_id=wp.empty((height, width), dtype=wp.int32, device=device),
         bary=wp.empty((height, width), dtype=wp.vec3, device=device),
         depth=wp.empty((height, width), dtype=wp.float32, device=device),
-        screen=screen, faces=tris, points=screen, w2c=wp.mat44(*np.eye(4, dtype=np.float32).ravel().tolist()), K=wp.vec4(1.0, 1.0, 0.0, 0.0),
+        screen=screen, faces=tris, points=screen,
+        w2c=wp.mat44(*np.eye(4, dtype=np.float32).ravel().tolist()), K=wp.vec4(1.0, 1.0, 0.0, 0.0),
         width=width, height=height,
         keys=wp.full((height, width), value=np.iinfo(np.int64).max, dtype=wp.int64, device=device),
         bbox=wp.empty(tris.shape[0], dtype=wp.vec4i, device=device),

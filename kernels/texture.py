@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import warp as wp
 
-from .launch import parallel_launch, thread_count
+from .launch import parallel_launch, resolve_device, thread_count
 
 wp.set_module_options({"enable_backward": False})
 
@@ -143,12 +143,17 @@ def as_st(st, device: wp.context.Device) -> tuple[wp.array, tuple[int, ...]]:
     return wp.array(np.ascontiguousarray(arr.reshape(-1, 2)), dtype=wp.vec2, device=device), lead
 
 
+def _device_of(texture, device) -> wp.context.Device:
+    """The explicit device, else the texture's own (for Warp arrays), else the default device."""
+    if device is None and isinstance(texture, wp.array):
+        return texture.device
+    return resolve_device(device)
+
+
 def sample(texture, st, mode: str = "wrap", device=None, out: wp.array | None = None,
            threads: int | None = None) -> wp.array:
     """Bilinearly sample ``texture`` (Ht, Wt, C) at ``st`` (..., 2); returns (..., C) float32 Warp array."""
-    from .launch import resolve_device
-
-    device = resolve_device(device if device is not None else (texture.device if isinstance(texture, wp.array) else None))
+    device = _device_of(texture, device)
     tex = as_texture(texture, device)
     coords, lead = as_st(st, device)
     count = coords.shape[0]
@@ -172,9 +177,7 @@ def sample_grad(texture, st, grad_out, mode: str = "wrap", device=None, grad_tex
     Returns:
         ``(grad_texture (Ht, Wt, C) float32, grad_st (..., 2) float32)`` Warp arrays.
     """
-    from .launch import resolve_device
-
-    device = resolve_device(device if device is not None else (texture.device if isinstance(texture, wp.array) else None))
+    device = _device_of(texture, device)
     tex = as_texture(texture, device)
     coords, lead = as_st(st, device)
     count = coords.shape[0]

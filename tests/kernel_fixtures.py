@@ -83,7 +83,8 @@ def _cast(mesh: wp.uint64, origin: wp.vec3, c2w_rot: wp.mat33, K: wp.vec4,
         depth[y, x] = wp.inf
 
 
-def ray_cast(points: np.ndarray, faces: np.ndarray, camera: Camera, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def ray_cast(points: np.ndarray, faces: np.ndarray, camera: Camera,
+             device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Independent reference: nearest hit of the ray through each pixel centre with ``wp.Mesh``.
 
     Returns (H, W) int32 triangle ids (-1 = miss) and (H, W) float32 depth along the optical axis (metres).
@@ -94,7 +95,8 @@ def ray_cast(points: np.ndarray, faces: np.ndarray, camera: Camera, device: str 
     depth = wp.empty((camera.height, camera.width), dtype=wp.float32, device=device)
     rot = wp.mat33(*camera.cam_to_world[:3, :3].astype(np.float32).reshape(-1).tolist())
     wp.launch(_cast, dim=(camera.height, camera.width),
-              inputs=[mesh.id, wp.vec3(*camera.position.tolist()), rot, wp.vec4(*camera.intrinsics.tolist()), tri, depth],
+              inputs=[mesh.id, wp.vec3(*camera.position.tolist()), rot, wp.vec4(*camera.intrinsics.tolist()),
+                      tri, depth],
               device=device)
     return tri.numpy(), depth.numpy()
 

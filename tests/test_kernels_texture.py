@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import warp as wp
 
 from kernel_fixtures import devices
 from lift3d.errors import InputError
