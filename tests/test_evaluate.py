@@ -185,3 +185,16 @@ def test_canonical_alignment_scores_shape_without_pose(tmp_path):
     m = evaluate.score(mesh, gt, ["view0"], t, parts=False, canonical=canon)
     assert m["volume_iou_canonical"] == pytest.approx(1.0) and m["fscore@2%_canonical"] == 1.0
     assert m["volume_iou"] < 0.9 and math.isnan(m["psnr_masked"]) and "part_iou_body" not in m
+
+
+def test_foreground_table(tmp_path):
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[20:44, 16:48] = [220, 60, 30, 255]
+    for frame in evaluate.SINGLE_INPUTS:
+        (tmp_path / "renders" / "thing").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgba).save(tmp_path / "renders" / "thing" / f"{frame}.png")
+    scores = evaluate.foreground_scores(tmp_path, ["thing", "missing"])
+    assert [s["asset"] for s in scores] == ["thing", "thing", "missing", "missing"]
+    assert scores[0]["iou"] > 0.95 and "error" in scores[2]
+    table = evaluate.format_foreground(scores)
+    assert "| missing | failed | failed |" in table and "| **mean** (2 of 4 photos) |" in table

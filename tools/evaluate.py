@@ -407,14 +407,69 @@ in `lift3d.metrics`).
 """
 
 
-def write_quality(path: Path, records: list[dict[str, Any]], preset: str, note: str) -> None:
-    """Write the QUALITY.md report (intro, table, failures) atomically."""
+def foreground_scores(data: Path, assets: list[str]) -> list[dict[str, Any]]:
+    """Automatic foreground extraction on the input photos with their alpha stripped, scored against the alpha.
+
+    The renders' colour is black where they are transparent, so stripping the
+    alpha leaves the object on a black background. Returns one record per
+    photo: ``asset``, ``frame``, ``iou`` (or ``error``) and ``seconds``.
+    """
+    from lift3d.io.foreground import extract_foreground
+    from lift3d.metrics import mask_iou
+
+    out: list[dict[str, Any]] = []
+    for asset in assets:
+        for frame in SINGLE_INPUTS:
+            path = data / "renders" / asset / f"{frame}.png"
+            rec: dict[str, Any] = {"asset": asset, "frame": frame}
+            try:
+                rgba = np.asarray(Image.open(path).convert("RGBA"))
+                start = time.perf_counter()
+                mask = extract_foreground(rgba[..., :3] / 255.0, path.name)
+                rec["seconds"] = time.perf_counter() - start
+                rec["iou"] = mask_iou(mask, rgba[..., 3] >= 128)
+            except Exception as exc:
+                rec["error"] = f"{type(exc).__name__}: {exc}"
+            out.append(rec)
+    return out
+
+
+def format_foreground(scores: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`foreground_scores` (IoU per asset and photo, and the mean)."""
+    rows = ["| asset | " + " | ".join(f"{f} IoU" for f in SINGLE_INPUTS) + " |",
+            "|---|" + "---:|" * len(SINGLE_INPUTS)]
+    by_asset: dict[str, dict[str, Any]] = {}
+    for rec in scores:
+        by_asset.setdefault(rec["asset"], {})[rec["frame"]] = rec
+    for asset, frames in by_asset.items():
+        cells = [f"{frames[f]['iou']:.3f}" if "iou" in frames.get(f, {}) else "failed" for f in SINGLE_INPUTS]
+        rows.append(f"| {asset} | " + " | ".join(cells) + " |")
+    ious = [r["iou"] for r in scores if "iou" in r]
+    if ious:
+        rows.append(f"| **mean** ({len(ious)} of {len(scores)} photos) | {np.mean(ious):.3f} |"
+                    + " |" * (len(SINGLE_INPUTS) - 1))
+    return "\n".join(rows) + "\n"
+
+
+FOREGROUND_INTRO = """## Automatic foreground extraction
+
+`lift3d.io.foreground.extract_foreground` (GrabCut seeded from the border, see its docstring) on
+the evaluation photos with their alpha channel stripped (the object on black), scored by mask IoU
+against `alpha >= 128`. This is the mask a photo without transparency and without `--mask` gets.
+"""
+
+
+def write_quality(path: Path, records: list[dict[str, Any]], preset: str, note: str,
+                  foreground: list[dict[str, Any]] | None = None) -> None:
+    """Write the QUALITY.md report (intro, results table, failures, foreground table) atomically."""
     from lift3d.atomic import write_text_atomic
 
     text = QUALITY_INTRO + f"\n## Results (preset `{preset}`)\n\n{note}\n\n" + format_table(records)
     failed = failures(records)
     if failed:
         text += "\n### Failed runs\n\n" + failed
+    if foreground:
+        text += "\n" + FOREGROUND_INTRO + "\n" + format_foreground(foreground)
     write_text_atomic(path, text)
 
 
@@ -491,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     note = (f"{len(assets)} assets, modes {', '.join(modes)}; produced by "
             f"`python tools/evaluate.py --preset {args.preset} --modes {','.join(modes)}"
             f"{' --generic' if args.generic else ''}`.")
-    write_quality(args.quality, records, args.preset, note)
+    write_quality(args.quality, records, args.preset, note, foreground_scores(args.data, assets))
     print(format_table(records))
     return 0 if not any("error" in r for r in records) else 1
 
