@@ -57,19 +57,25 @@ def test_read_obj_triangulates_and_handles_negative_indices(tmp_path):
 
 
 def test_alignment_maps_ground_truth_into_the_asset_frame():
-    asset_from_world = _rigid(0.7, (0.3, -0.2, 1.5))  # the unknown frame the reconstructor chose
-    c_in = orbit_camera(0.8, 0.2, 6.0, 0.8, 64, 64).cam_to_world
-    c_est = asset_from_world @ c_in                    # a perfect pose estimate, in asset coordinates
-    t = evaluate.alignment(c_est, c_in)
-    np.testing.assert_allclose(t, asset_from_world, atol=1e-12)
-    # A held-out camera moved by T sees the asset-frame mesh exactly as the GT camera sees the GT mesh.
+    # The unknown frame the reconstructor chose: rotated, shifted and 1.5x too large (a single
+    # view cannot tell), i.e. the camera was estimated 1.5x too far away.
+    asset_from_world = _rigid(0.7, (0.3, -0.2, 1.5)) @ np.diag([1.5, 1.5, 1.5, 1.0])
+    gt_in = orbit_camera(0.8, 0.2, 6.0, 0.8, 64, 64)
+    est = evaluate.moved_camera(gt_in, asset_from_world)  # a perfect pose estimate, in asset coordinates
+    np.testing.assert_allclose(est.cam_to_world[:3, :3] @ est.cam_to_world[:3, :3].T, np.eye(3), atol=1e-12)
     pts, faces = _box((-1, -0.5, -2), (1, 0.5, 2))
+    rec = evaluate.transform_points(asset_from_world, pts)
+    scale = evaluate.depth_scale(est, rec, gt_in, pts)
+    assert scale == pytest.approx(1.5)
+    t = evaluate.alignment(est.cam_to_world, gt_in.cam_to_world, scale)
+    np.testing.assert_allclose(t, asset_from_world, atol=1e-12)
+    # The input view is unchanged by the depth scaling: the GT projects where it did.
+    np.testing.assert_allclose(est.project(rec)[0], gt_in.project(pts)[0], atol=1e-9)
+    # A held-out camera carried by T sees the asset-frame mesh exactly as the GT camera sees the GT.
     cam = orbit_camera(-1.2, 0.5, 7.0, 0.8, 48, 48)
     moved = evaluate.moved_camera(cam, t)
     assert (moved.fx, moved.width) == (cam.fx, cam.width)
-    a = rasterize(evaluate.transform_points(asset_from_world, pts), faces, moved).mask
-    b = rasterize(pts, faces, cam).mask
-    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(rasterize(rec, faces, moved).mask, rasterize(pts, faces, cam).mask)
 
 
 def _synthetic_gt(tmp_path: Path) -> evaluate.GroundTruth:
@@ -90,7 +96,7 @@ def _synthetic_gt(tmp_path: Path) -> evaluate.GroundTruth:
 
 def test_score_is_perfect_for_the_ground_truth_in_another_frame(tmp_path):
     gt = _synthetic_gt(tmp_path)
-    asset_from_world = _rigid(-0.4, (2.0, 0.1, -0.5))
+    asset_from_world = _rigid(math.pi / 2, (2.0, 0.1, -0.5))  # a quarter turn keeps bbox diagonals
     c_est = asset_from_world @ gt.cameras["view0"].cam_to_world
     est = Camera(gt.cameras["view0"].fx, gt.cameras["view0"].fy, 24.0, 24.0, 48, 48, c_est)
     texture = np.full((4, 4, 3), [200, 40, 40], np.uint8)

@@ -21,14 +21,19 @@ search, placement and texture bake, only no deformation.
 Alignment (single view). Without cameras the asset is in the category's
 canonical frame and its ``SourceCamera`` ``C_est`` (camera-to-world) is the
 pose estimated for the input photo. The ground truth's input camera ``C_in``
-saw the same image, so ``T = C_est @ inv(C_in)`` maps ground-truth world
-coordinates to asset coordinates, and a held-out camera ``C_h`` becomes
-``T @ C_h`` (keeping its own intrinsics). This is exact when the estimated
-pose is exact; pose errors show up in every held-out metric, as they should.
-``T`` is rigid, so a reconstruction at the wrong scale (depth-scale ambiguity
-of one view) is not rescaled: ``scale_ratio`` (bounding-box diagonal of the
-reconstruction over the ground truth's) reports it. With cameras (multi view)
-the asset is already in the ground truth's world frame and ``T`` is the identity.
+saw the same image, so ``T = C_est @ S @ inv(C_in)`` maps ground-truth world
+coordinates to asset coordinates, and a held-out camera ``C_h`` is carried
+along to ``T @ C_h`` (keeping its own intrinsics). ``S = diag(s, s, s, 1)``
+scales about the input camera's centre, which leaves the input image unchanged:
+one view cannot tell a small near object from a large far one, so ``s`` (the
+``depth_scale``: depth of the reconstruction's bounding-box centre in ``C_est``
+over the ground truth's in ``C_in``) makes them agree. This is exact when the
+estimated pose is exact; pose errors show up in every held-out metric, as they
+should. The size error is reported, not hidden: ``scale_ratio`` is the
+reconstruction's bounding-box diagonal over the ground truth's in metres, and
+the ``_canonical`` 3D metrics compare without any alignment but a translation.
+With cameras (multi view) the asset is already in the ground truth's world
+frame and ``T`` is the identity.
 
 Metrics (:mod:`lift3d.metrics`): mask IoU at the input views (rendered with the
 asset's own ``SourceCamera``s) and at the held-out views; volumetric IoU
@@ -111,17 +116,39 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, dtype=np.float64) @ m[:3, :3].T + m[:3, 3]
 
 
-def alignment(est_input_c2w: np.ndarray, gt_input_c2w: np.ndarray) -> np.ndarray:
-    """``T = C_est @ inv(C_in)``: 4x4 map from ground-truth world to asset coordinates (module docstring)."""
-    return np.asarray(est_input_c2w, dtype=np.float64) @ np.linalg.inv(np.asarray(gt_input_c2w, dtype=np.float64))
+def alignment(est_input_c2w: np.ndarray, gt_input_c2w: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """``T = C_est @ diag(s, s, s, 1) @ inv(C_in)``: 4x4 similarity from GT world to asset coordinates.
+
+    Scaling by ``s`` about the input camera's centre leaves the input image unchanged
+    (the depth-scale ambiguity of one view); see the module docstring.
+    """
+    scaling = np.diag([scale, scale, scale, 1.0])
+    return (np.asarray(est_input_c2w, dtype=np.float64) @ scaling
+            @ np.linalg.inv(np.asarray(gt_input_c2w, dtype=np.float64)))
+
+
+def depth_scale(est_camera, rec_points: np.ndarray, gt_camera, gt_points: np.ndarray) -> float:
+    """Depth of the reconstruction's bbox centre in its estimated camera over the GT's in the true camera."""
+    def depth(camera, points: np.ndarray) -> float:
+        centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
+        return float(camera.project(centre[None])[1][0])
+    return depth(est_camera, rec_points) / depth(gt_camera, gt_points)
 
 
 def moved_camera(camera, matrix: np.ndarray):
-    """The same camera (intrinsics, size, name) with pose ``matrix @ cam_to_world``."""
+    """The camera carried along by the similarity ``matrix``: same intrinsics, size and name.
+
+    Position ``matrix @ centre``, orientation ``R @ R_cam`` with ``R`` the rotation of ``matrix``
+    (its linear part divided by its scale), so the camera sees the transformed scene as before.
+    """
     from lift3d.camera import Camera
 
-    return Camera(camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height,
-                  np.asarray(matrix, dtype=np.float64) @ camera.cam_to_world, camera.name)
+    m = np.asarray(matrix, dtype=np.float64)
+    scale = float(np.cbrt(np.linalg.det(m[:3, :3])))
+    pose = np.eye(4)
+    pose[:3, :3] = (m[:3, :3] / scale) @ camera.cam_to_world[:3, :3]
+    pose[:3, 3] = m[:3, :3] @ camera.cam_to_world[:3, 3] + m[:3, 3]
+    return Camera(camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height, pose, camera.name)
 
 
 @dataclass
@@ -249,9 +276,9 @@ def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndar
         for i, name in enumerate(PART_CLASSES):
             out[f"part_iou_{name}"] = per_class.get(i, math.nan)
 
-    gt_points = transform_points(transform, gt.points)
-    out.update(shape_metrics(mesh, gt_points, gt.faces))
-    out["scale_ratio"] = bbox_diagonal(mesh.points) / bbox_diagonal(gt_points)  # both in asset axes
+    out.update(shape_metrics(mesh, transform_points(transform, gt.points), gt.faces))
+    # Size in metres: the render world and the canonical frame share their axes (+Y up, front +Z).
+    out["scale_ratio"] = bbox_diagonal(mesh.points) / bbox_diagonal(gt.points)
     if canonical is not None:
         canon = shape_metrics(mesh, transform_points(canonical, gt.points), gt.faces)
         out.update({f"{key}_canonical": value for key, value in canon.items()})
@@ -301,10 +328,15 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
         mesh = EvalMesh.from_asset(read_asset(result.asset_path))
         if len(mesh.cameras) != len(inputs):
             raise RuntimeError(f"asset has {len(mesh.cameras)} source cameras for {len(inputs)} inputs")
-        transform = np.eye(4) if calibrated else alignment(mesh.cameras[0].cam_to_world,
-                                                           gt.cameras[inputs[0]].cam_to_world)
-        record["metrics"] = score(mesh, gt, inputs, transform, parts=gt.category == "car",
-                                  canonical=None if calibrated else canonical_alignment(gt.points))
+        if calibrated:
+            transform, canonical, scale = np.eye(4), None, 1.0
+        else:
+            est, truth = mesh.cameras[0], gt.cameras[inputs[0]]
+            scale = depth_scale(est, mesh.points, truth, gt.points)
+            transform = alignment(est.cam_to_world, truth.cam_to_world, scale)
+            canonical = canonical_alignment(gt.points)
+        record["metrics"] = score(mesh, gt, inputs, transform, parts=gt.category == "car", canonical=canonical)
+        record["metrics"]["depth_scale"] = scale
     except Exception as exc:  # one failure must not stop the evaluation
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc(limit=6)
@@ -380,10 +412,13 @@ Measured by `tools/evaluate.py` on the evaluation renders in `../shared/eval/ren
 
 * **single-fl / single-fr**: one 256x256 photo-like 3/4 view (`photo_fl` or `photo_fr`), camera
   unknown; the 19 other views are held out. The ground truth is brought into the asset's frame
-  through the input camera: `T = C_est @ inv(C_in)` (estimated and true camera-to-world of the
-  input view), so held-out cameras become `T @ C_heldout`. Pose errors therefore count against
-  every held-out metric. `T` is rigid: *scale* is the reconstruction's bounding-box diagonal over
-  the ground truth's (1.00 = right size); a wrong scale is not corrected.
+  through the input camera: `T = C_est @ S @ inv(C_in)` (estimated and true camera-to-world of
+  the input view), so held-out cameras become `T @ C_heldout`. `S` scales about the input
+  camera's centre by the ratio of the object depths, which leaves the input image unchanged (one
+  view cannot tell a small near object from a large far one). Pose errors therefore count
+  against every held-out metric, but the depth-scale ambiguity does not; *scale* reports the
+  size error instead: the reconstruction's bounding-box diagonal over the ground truth's, in
+  metres (1.00 = right size).
 * **multi4**: four calibrated views (`photo_fl`, `photo_fr`, `r15_az090`, `r15_az270`, cameras
   from `transforms.json`); the 16 other views are held out; no alignment (same world frame).
 * **input IoU / held-out IoU**: silhouette IoU at the input views (through the asset's own
