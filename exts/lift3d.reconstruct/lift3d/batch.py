@@ -426,7 +426,7 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
         if tasks:
             from .batch_engines import make_engine
 
-            runner = make_engine(engine, workers, ray_address, quiet=quiet)
+            runner = make_engine(engine, workers, ray_address, quiet=quiet, preload=("lift3d.pipeline.run",))
             for task, outcome in runner.run(reconstruct_one, tasks, _crashed):
                 image = Path(task.image)
                 record = ImageRecord(task.image, task.digest, "failed", outcome.reason, seconds=outcome.seconds,

@@ -8,7 +8,7 @@ and yield its outcomes in completion order; the driver alone touches the stage.
   not survive ``fork``). Each worker limits its BLAS/OpenMP threads to its share
   of the CPU cores. If a worker process dies (segfault, OOM kill), the pool
   breaks: the unfinished tasks run again once in a fresh pool, and a task that
-  breaks a pool twice is reported as failed.
+  breaks a pool twice is reported as failed. Worker stdout goes to stderr.
 * :class:`RayEngine`: the task function as a Ray remote task (``num_cpus=1``);
   ``ray.init(address=...)`` joins an existing cluster (the flag or
   ``$RAY_ADDRESS``), otherwise starts a local one with ``num_cpus=workers``.
@@ -18,9 +18,11 @@ and yield its outcomes in completion order; the driver alone touches the stage.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -43,23 +45,40 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def _limit_threads(threads: int) -> None:
-    """Process-pool initializer: cap OpenMP/BLAS threads before torch is imported (keeps user settings)."""
+def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
+    """Process-pool initializer: quiet stdout, capped threads, heavy modules loaded before the first task.
+
+    The worker's stdout (fd 1) is pointed at stderr, so library chatter never
+    mixes with the driver's ``--json`` output. OpenMP/BLAS threads are capped
+    (unless the user set them) before torch is imported. Modules in
+    ``preload`` are imported now so a task's time is its own work; an import
+    error is left for the task to report with its reason.
+    """
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     for var in _THREAD_VARS:
         os.environ.setdefault(var, str(threads))
+    for module in preload:
+        try:
+            importlib.import_module(module)
+        except Exception:  # reported by the first task that needs it, with the image it failed on
+            continue
+    if "warp" in sys.modules:
+        sys.modules["warp"].config.quiet = True
 
 
 class LocalEngine:
     """A pool of ``workers`` spawned processes on this machine."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, preload: tuple[str, ...] = ()) -> None:
         self.workers = workers
         self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.preload = preload
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_limit_threads, initargs=(self.threads,))
+                                   initializer=_init_worker, initargs=(self.threads, self.preload))
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T],
             on_crash: Callable[[T, str], R]) -> Iterator[tuple[T, R]]:
@@ -141,10 +160,14 @@ class RayEngine:
             self._started = False
 
 
-def make_engine(engine: str, workers: int, ray_address: str | None = None, quiet: bool = False) -> Engine:
-    """The engine called ``engine`` (``local`` or ``ray``) with ``workers`` parallel workers."""
+def make_engine(engine: str, workers: int, ray_address: str | None = None, quiet: bool = False,
+                preload: tuple[str, ...] = ()) -> Engine:
+    """The engine called ``engine`` (``local`` or ``ray``) with ``workers`` parallel workers.
+
+    ``preload``: modules each local worker imports at start-up.
+    """
     if engine == "local":
-        return LocalEngine(workers)
+        return LocalEngine(workers, preload)
     if engine == "ray":
         return RayEngine(workers, ray_address, quiet=quiet)
     raise InputError(f"unknown engine {engine!r}; choose local or ray")

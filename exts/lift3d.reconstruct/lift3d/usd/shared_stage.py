@@ -453,5 +453,7 @@ def _recorded_source(asset: Path) -> str:
                 return value
             if isinstance(value, (list, tuple)) and value:
                 first = value[0]
-                return str(first.get("path", first.get("file", ""))) if isinstance(first, dict) else str(first)
+                if isinstance(first, dict):
+                    return str(first.get("image") or first.get("path") or first.get("file") or "")
+                return str(first)
     return ""
