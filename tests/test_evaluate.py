@@ -204,3 +204,20 @@ def test_foreground_table(tmp_path):
     assert scores[0]["iou"] > 0.95 and "error" in scores[2]
     table = evaluate.format_foreground(scores)
     assert "| missing | failed | failed |" in table and "| **mean** (2 of 4 photos) |" in table
+
+
+def test_photo_foreground_table(tmp_path):
+    (tmp_path / "photos").mkdir()
+    rgb = np.full((60, 80, 3), 90, np.uint8)
+    rgb[20:40, 25:55] = [230, 200, 40]
+    mask = np.zeros((60, 80), np.uint8)
+    mask[20:40, 25:55] = 255
+    Image.fromarray(rgb).save(tmp_path / "photos" / "car.png")
+    Image.fromarray(mask).save(tmp_path / "photos" / "car_mask.png")
+    Image.fromarray(mask).save(tmp_path / "photos" / "gone_mask.png")
+    scores = evaluate.photo_foreground_scores(tmp_path)
+    assert [s["photo"] for s in scores] == ["car.png", "gone.png"]
+    assert scores[0]["iou"] > 0.95 and scores[0]["object_fraction"] == pytest.approx(600 / 4800)
+    assert "does not exist" in scores[1]["error"]
+    table = evaluate.format_photo_foreground(scores)
+    assert "| car.png | 12.5% |" in table and "| gone.png | – | failed:" in table

@@ -469,6 +469,37 @@ def foreground_scores(data: Path, assets: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def photo_foreground_scores(data: Path) -> list[dict[str, Any]]:
+    """Automatic foreground extraction on the real photos in ``photos/``, scored against their (approximate) masks."""
+    from lift3d.io.foreground import extract_foreground
+    from lift3d.io.images import load_image, load_mask
+    from lift3d.metrics import mask_iou
+
+    out: list[dict[str, Any]] = []
+    for mask_path in sorted((data / "photos").glob("*_mask.png")):
+        photo = mask_path.with_name(mask_path.name.replace("_mask.png", ".png"))
+        rec: dict[str, Any] = {"photo": photo.name}
+        try:
+            image = load_image(photo)
+            truth = load_mask(mask_path, image.size)
+            rec["object_fraction"] = float(truth.mean())
+            rec["iou"] = mask_iou(extract_foreground(image.rgb, photo.name), truth)
+        except Exception as exc:
+            rec["error"] = f"{type(exc).__name__}: {exc}"
+        out.append(rec)
+    return out
+
+
+def format_photo_foreground(scores: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`photo_foreground_scores`."""
+    rows = ["| photo | object share of the image | IoU vs approximate mask |", "|---|---:|---:|"]
+    for rec in scores:
+        share = f"{rec['object_fraction']:.1%}" if "object_fraction" in rec else "–"
+        rows.append(f"| {rec['photo']} | {share} | {rec['iou']:.3f} |" if "iou" in rec
+                    else f"| {rec['photo']} | {share} | failed: {rec['error']} |")
+    return "\n".join(rows) + "\n"
+
+
 def format_foreground(scores: list[dict[str, Any]]) -> str:
     """Markdown table of :func:`foreground_scores` (IoU per asset and photo, and the mean)."""
     rows = ["| asset | " + " | ".join(f"{f} IoU" for f in SINGLE_INPUTS) + " |",
@@ -493,9 +524,15 @@ the evaluation photos with their alpha channel stripped (the object on black), s
 against `alpha >= 128`. This is the mask a photo without transparency and without `--mask` gets.
 """
 
+PHOTO_FOREGROUND_INTRO = """The same on the real photos in `../shared/eval/photos` (parking-lot video frames, CC BY 4.0),
+against their approximate background-subtraction masks. Only the largest object is kept, so
+frames with two cars score about half.
+"""
+
 
 def write_quality(path: Path, records: list[dict[str, Any]], preset: str, note: str,
-                  foreground: list[dict[str, Any]] | None = None) -> None:
+                  foreground: list[dict[str, Any]] | None = None,
+                  photo_foreground: list[dict[str, Any]] | None = None) -> None:
     """Write the QUALITY.md report (intro, results table, failures, foreground table) atomically."""
     from lift3d.atomic import write_text_atomic
 
@@ -505,6 +542,8 @@ def write_quality(path: Path, records: list[dict[str, Any]], preset: str, note: 
         text += "\n### Failed runs\n\n" + failed
     if foreground:
         text += "\n" + FOREGROUND_INTRO + "\n" + format_foreground(foreground)
+    if photo_foreground:
+        text += "\n" + PHOTO_FOREGROUND_INTRO + "\n" + format_photo_foreground(photo_foreground)
     write_text_atomic(path, text)
 
 
@@ -581,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     note = (f"{len(assets)} assets, modes {', '.join(modes)}; produced by "
             f"`python tools/evaluate.py --preset {args.preset} --modes {','.join(modes)}"
             f"{' --generic' if args.generic else ''}`.")
-    write_quality(args.quality, records, args.preset, note, foreground_scores(args.data, assets))
+    write_quality(args.quality, records, args.preset, note, foreground_scores(args.data, assets),
+                  photo_foreground_scores(args.data))
     print(format_table(records))
     return 0 if not any("error" in r for r in records) else 1
 
