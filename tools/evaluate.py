@@ -44,8 +44,10 @@ render against the held-out photos inside their alpha mask; wall time.
 
 Usage::
 
-    python tools/evaluate.py --preset fast --modes single,multi --out eval_results.json
-    python tools/evaluate.py --assets usdkit_sedan --modes single --limit 1
+    # full run: rewrites docs/QUALITY.md and docs/quality_results.json of the extension
+    python tools/evaluate.py --preset fast --modes single,multi --generic
+    # a quick look at one asset, written elsewhere
+    python tools/evaluate.py --assets usdkit_sedan --modes single --out sedan.json --quality sedan.md
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "eval"
 DEFAULT_QUALITY = ROOT / "exts" / "lift3d.reconstruct" / "docs" / "QUALITY.md"
+DEFAULT_RESULTS = ROOT / "exts" / "lift3d.reconstruct" / "docs" / "quality_results.json"
 
 VEHICLES = ("kenney_motorcycle", "kenney_truck_purple", "kenney_truck_red", "khronos_cesium_milk_truck",
             "khronos_toycar", "usdkit_ambulance", "usdkit_formula", "usdkit_sedan")
@@ -338,8 +341,8 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
         record["metrics"] = score(mesh, gt, inputs, transform, parts=gt.category == "car", canonical=canonical)
         record["metrics"]["depth_scale"] = scale
     except Exception as exc:  # one failure must not stop the evaluation
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=6)
+        record["error"] = f"{type(exc).__name__}: {exc}".replace(str(gt.folder.parent.parent), "<data>")
+        print(traceback.format_exc(limit=6), file=sys.stderr)
     return record
 
 
@@ -580,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="single,multi", help="comma-separated: single, multi")
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most this many assets")
     parser.add_argument("--no-baseline", action="store_true", help="skip the undeformed-template runs")
-    parser.add_argument("--out", type=Path, default=Path("eval_results.json"), help="results JSON file")
+    parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results JSON file")
     parser.add_argument("--quality", type=Path, default=DEFAULT_QUALITY, help="Markdown report to write")
     args = parser.parse_args(argv)
 
