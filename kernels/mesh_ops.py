@@ -80,6 +80,8 @@ class MeshTopology:
             coded ``2 * e + k`` where the vertex is ``edges[e, k]``.
         vertex_face_offsets, vertex_faces: CSR of each vertex's face corners,
             coded ``3 * f + k`` where the vertex is ``faces[f, k]``.
+        closed_oriented: every edge has exactly two faces that run through it in
+            opposite directions (a watertight, consistently oriented surface).
     """
 
     def __init__(self, faces, num_vertices: int) -> None:
@@ -101,6 +103,11 @@ class MeshTopology:
         codes = np.arange(2 * ne, dtype=np.int64)
         self.vertex_edge_offsets, self.vertex_edges = _csr(self.edges.reshape(-1), codes, self.num_vertices)
         self.vertex_face_offsets, self.vertex_faces = _csr(f.reshape(-1), np.arange(3 * nf), self.num_vertices)
+        directed = a.astype(np.int64) * max(1, self.num_vertices) + b
+        reverse = b.astype(np.int64) * max(1, self.num_vertices) + a
+        self.closed_oriented = bool(
+            nf > 0 and np.all(np.diff(self.edge_face_offsets) == 2) and len(np.unique(directed)) == len(directed)
+            and np.all(np.isin(reverse, directed)))
         self._device_cache: dict[str, dict[str, wp.array]] = {}
 
     @property

@@ -78,7 +78,7 @@ from lift3d.kernels.launch import parallel_launch, resolve_device
 from lift3d.kernels.mesh_ops import MeshTopology
 from lift3d.kernels.projection import NEAR, camera_args, project, project_adjoint, to_camera
 
-TILE = wp.constant(16)
+TILE = wp.constant(8)
 """Edge of the square screen tiles the contour edges are binned into (pixels)."""
 
 D_MIN = 1.0e-6
@@ -158,8 +158,11 @@ def _project_vertices(start: int, points: wp.array(dtype=wp.vec3), w2c: wp.mat44
 
 @wp.kernel
 def _classify_faces(start: int, faces: wp.array2d(dtype=wp.int32), uvd: wp.array(dtype=wp.vec3),
-                    facing: wp.array(dtype=wp.int32)):
-    """(F,) 0 culled (a vertex nearer than NEAR), 1 / 2 positive / negative projected area, 3 zero area."""
+                    facing: wp.array(dtype=wp.int32), any_culled: wp.array(dtype=wp.int32)):
+    """(F,) 0 culled (a vertex nearer than NEAR), 1 / 2 positive / negative projected area, 3 zero area.
+
+    ``any_culled[0]`` is set to 1 when a face is culled (every writer stores 1, so chunks may race).
+    """
     f = start + wp.tid()
     a = uvd[faces[f, 0]]
     b = uvd[faces[f, 1]]
@@ -173,19 +176,26 @@ def _classify_faces(start: int, faces: wp.array2d(dtype=wp.int32), uvd: wp.array
             state = 2
         else:
             state = _DEGENERATE
+    else:
+        any_culled[0] = 1
     facing[f] = state
 
 
 @wp.kernel
 def _hard_mask(start: int, faces: wp.array2d(dtype=wp.int32), uvd: wp.array(dtype=wp.vec3),
-               facing: wp.array(dtype=wp.int32), mask: wp.array2d(dtype=wp.int32)):
+               facing: wp.array(dtype=wp.int32), one_facing: int, mask: wp.array2d(dtype=wp.int32)):
     """Sets mask[y, x] = 1 for every pixel centre inside (or on the border of) a drawn face.
 
-    Faces overlap, but every writer stores the same value, so chunks may run concurrently.
+    With ``one_facing`` only faces of positive projected area are drawn: for a closed,
+    consistently oriented mesh entirely in front of the camera every covered pixel
+    is covered by faces of both facings (a ray enters and leaves the solid), so
+    the mask is the same at half the cost. Per row, only the span between the
+    triangle's sides (plus one pixel) is tested. Faces overlap, but every writer
+    stores the same value, so chunks may run concurrently.
     """
     f = start + wp.tid()
     state = facing[f]
-    if state == 1 or state == 2:
+    if state == 1 or (state == 2 and one_facing == 0):
         a = wp.vec2(uvd[faces[f, 0]][0], uvd[faces[f, 0]][1])
         b = wp.vec2(uvd[faces[f, 1]][0], uvd[faces[f, 1]][1])
         c = wp.vec2(uvd[faces[f, 2]][0], uvd[faces[f, 2]][1])
@@ -196,14 +206,29 @@ def _hard_mask(start: int, faces: wp.array2d(dtype=wp.int32), uvd: wp.array(dtyp
         width = mask.shape[1]
         y0 = _first_index(wp.min(a[1], wp.min(b[1], c[1])) - 0.5, height)
         y1 = _last_index(wp.max(a[1], wp.max(b[1], c[1])) - 0.5, height)
-        x0 = _first_index(wp.min(a[0], wp.min(b[0], c[0])) - 0.5, width)
-        x1 = _last_index(wp.max(a[0], wp.max(b[0], c[0])) - 0.5, width)
         for y in range(y0, y1 + 1):
+            py = float(y) + 0.5
+            lo = float(1.0e30)
+            hi = float(-1.0e30)
+            r = _u_range_in_band(a, b, py, py)
+            if r[0] > 0.0:
+                lo = wp.min(lo, r[1])
+                hi = wp.max(hi, r[2])
+            r = _u_range_in_band(b, c, py, py)
+            if r[0] > 0.0:
+                lo = wp.min(lo, r[1])
+                hi = wp.max(hi, r[2])
+            r = _u_range_in_band(c, a, py, py)
+            if r[0] > 0.0:
+                lo = wp.min(lo, r[1])
+                hi = wp.max(hi, r[2])
+            x0 = _first_index(lo - 1.5, width)
+            x1 = _last_index(hi + 0.5, width)
             for x in range(x0, x1 + 1):
-                p = wp.vec2(float(x) + 0.5, float(y) + 0.5)
-                w0 = s * ((b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]))
-                w1 = s * ((c[0] - b[0]) * (p[1] - b[1]) - (c[1] - b[1]) * (p[0] - b[0]))
-                w2 = s * ((a[0] - c[0]) * (p[1] - c[1]) - (a[1] - c[1]) * (p[0] - c[0]))
+                px = float(x) + 0.5
+                w0 = s * ((b[0] - a[0]) * (py - a[1]) - (b[1] - a[1]) * (px - a[0]))
+                w1 = s * ((c[0] - b[0]) * (py - b[1]) - (c[1] - b[1]) * (px - b[0]))
+                w2 = s * ((a[0] - c[0]) * (py - c[1]) - (a[1] - c[1]) * (px - c[0]))
                 if w0 >= 0.0 and w1 >= 0.0 and w2 >= 0.0:
                     mask[y, x] = 1
 
@@ -268,36 +293,45 @@ def _soft_forward(start: int, width: int, uvd: wp.array(dtype=wp.vec3), edges: w
                   tile_items: wp.array(dtype=wp.int32), tiles_x: int, inv_sigma: float, cut2: float,
                   image: wp.array(dtype=wp.float32), prod: wp.array(dtype=wp.float32),
                   zeros: wp.array(dtype=wp.int32)):
-    """Per pixel (flattened row-major, H*W): A, the product of the nonzero factors (1 - D_e), and the zero count."""
-    i = start + wp.tid()
-    if mask[i] != 0:
-        image[i] = 1.0
-        prod[i] = 0.0
-        zeros[i] = 0
-        return
-    y = i // width
-    x = i - y * width
-    p = wp.vec2(float(x) + 0.5, float(y) + 0.5)
-    tile = (y // TILE) * tiles_x + x // TILE
-    acc = float(1.0)
-    n0 = int(0)
-    for k in range(tile_offsets[tile], tile_offsets[tile + 1]):
-        e = tile_items[k]
-        a = wp.vec2(uvd[edges[e, 0]][0], uvd[edges[e, 0]][1])
-        b = wp.vec2(uvd[edges[e, 1]][0], uvd[edges[e, 1]][1])
-        st = _closest(p, a, b)
-        if st[0] <= cut2:
-            f = _one_minus_exp_neg(st[0] * inv_sigma)
-            if f > 0.0:
-                acc *= f
-            else:
-                n0 += 1
-    a_out = 1.0 - acc
-    if n0 > 0:
-        a_out = 1.0
-    image[i] = a_out
-    prod[i] = acc
-    zeros[i] = n0
+    """One image row per thread; per pixel (flattened row-major, H*W): A, the product of the
+    nonzero factors (1 - D_e) and the count of zero factors.
+
+    ``image`` must come in as 0, ``prod`` as 1 and ``zeros`` as 0: pixels of tiles
+    without edges keep those values and are not written.
+    """
+    y = start + wp.tid()
+    p_y = float(y) + 0.5
+    row_tiles = (y // TILE) * tiles_x
+    for x in range(width):
+        i = y * width + x
+        if mask[i] != 0:
+            image[i] = 1.0
+            continue
+        tile = row_tiles + x // TILE
+        k0 = tile_offsets[tile]
+        k1 = tile_offsets[tile + 1]
+        if k0 == k1:
+            continue
+        p = wp.vec2(float(x) + 0.5, p_y)
+        acc = float(1.0)
+        n0 = int(0)
+        for k in range(k0, k1):
+            e = tile_items[k]
+            a = wp.vec2(uvd[edges[e, 0]][0], uvd[edges[e, 0]][1])
+            b = wp.vec2(uvd[edges[e, 1]][0], uvd[edges[e, 1]][1])
+            st = _closest(p, a, b)
+            if st[0] <= cut2:
+                f = _one_minus_exp_neg(st[0] * inv_sigma)
+                if f > 0.0:
+                    acc *= f
+                else:
+                    n0 += 1
+        a_out = 1.0 - acc
+        if n0 > 0:
+            a_out = 1.0
+        image[i] = a_out
+        prod[i] = acc
+        zeros[i] = n0
 
 
 @wp.kernel
@@ -368,6 +402,9 @@ def _vertex_grads(start: int, offsets: wp.array(dtype=wp.int32), ends: wp.array(
 class SoftSilhouetteContext:
     """What :func:`soft_silhouette` keeps for :func:`soft_silhouette_backward` (all on one Warp device).
 
+    Create it empty (``SoftSilhouetteContext()``) and pass it as ``context=``; the
+    forward fills every field. Reusing one context across calls reuses its topology.
+
     Attributes:
         topology: the mesh connectivity (reusable across calls with the same faces).
         width, height, sigma: image size (pixels) and sharpness (pixels^2).
@@ -378,11 +415,11 @@ class SoftSilhouetteContext:
         contour: (C,) int32 contour edge ids; tile_offsets (T+1,), tile_items: the binned edges.
     """
 
-    topology: MeshTopology
-    width: int
-    height: int
-    sigma: float
-    threads: int | None
+    topology: MeshTopology | None = None
+    width: int = 0
+    height: int = 0
+    sigma: float = 1.0
+    threads: int | None = None
     w2c: wp.mat44 | None = None
     K: wp.vec4 | None = None
     cam: wp.array | None = None
@@ -436,7 +473,8 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
         width, height: image size in pixels (positive).
         sigma: sharpness in pixels^2 (positive): a contour edge at ``d`` pixels
             contributes ``exp(-d^2 / sigma)``.
-        topology: connectivity from a previous call, to skip rebuilding it.
+        topology: connectivity from a previous call, to skip rebuilding it (with
+            ``faces=None`` the topology of ``context`` is reused).
         context: filled with the forward's intermediates for :func:`soft_silhouette_backward`.
         device: Warp device (default: the device of ``points`` if it is a Warp array,
             else lift3d's runtime device).
@@ -448,11 +486,14 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
         device = points.device
     device = resolve_device(device)
     pts = _as_points(points, device)
+    if topology is None and context is not None and context.topology is not None \
+            and faces is None and context.topology.num_vertices == pts.shape[0]:
+        topology = context.topology
     if topology is None:
         topology = MeshTopology(faces, pts.shape[0])
     elif topology.num_vertices != pts.shape[0]:
         raise InputError(f"points has {pts.shape[0]} vertices but the topology was built for {topology.num_vertices}.")
-    ctx = context if context is not None else SoftSilhouetteContext(topology, width, height, sigma, threads)
+    ctx = context if context is not None else SoftSilhouetteContext()
     ctx.topology, ctx.width, ctx.height, ctx.sigma, ctx.threads = topology, width, height, float(sigma), threads
     n_pix = width * height
     image = wp.zeros(n_pix, dtype=wp.float32, device=device)
@@ -472,8 +513,11 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
     t = topology.on(device)
     parallel_launch(_project_vertices, nv, [pts, ctx.w2c, ctx.K, ctx.cam, ctx.uvd], device, threads)
     facing = wp.empty(nf, dtype=wp.int32, device=device)
-    parallel_launch(_classify_faces, nf, [t["faces"], ctx.uvd, facing], device, threads)
-    parallel_launch(_hard_mask, nf, [t["faces"], ctx.uvd, facing, ctx.mask.reshape((height, width))], device, threads)
+    any_culled = wp.zeros(1, dtype=wp.int32, device=device)
+    parallel_launch(_classify_faces, nf, [t["faces"], ctx.uvd, facing, any_culled], device, threads)
+    one_facing = int(topology.closed_oriented and any_culled.numpy()[0] == 0)
+    parallel_launch(_hard_mask, nf, [t["faces"], ctx.uvd, facing, one_facing, ctx.mask.reshape((height, width))],
+                    device, threads)
 
     flags = wp.empty(ne, dtype=wp.int32, device=device)
     parallel_launch(_contour_flags, ne, [t["edge_face_offsets"], t["edge_faces"], facing, flags], device, threads)
@@ -497,9 +541,9 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
         wp.launch(_bin_edges, n_contour, [ctx.contour, t["edges"], ctx.uvd, reach, tiles_x, tiles_y, 1, counts,
                                           ctx.tile_offsets, ctx.tile_items], device=device)
     cut2 = float(ctx.sigma * math.log(1.0 / D_MIN))
-    parallel_launch(_soft_forward, n_pix, [width, ctx.uvd, t["edges"], ctx.mask, ctx.tile_offsets, ctx.tile_items,
-                                           tiles_x, 1.0 / ctx.sigma, cut2, image, ctx.prod, ctx.zeros],
-                    device, threads, min_chunk=4096)
+    parallel_launch(_soft_forward, height, [width, ctx.uvd, t["edges"], ctx.mask, ctx.tile_offsets, ctx.tile_items,
+                                            tiles_x, 1.0 / ctx.sigma, cut2, image, ctx.prod, ctx.zeros],
+                    device, threads, min_chunk=8)
     return image.reshape((height, width))
 
 

@@ -57,7 +57,7 @@ class SoftSilhouette(torch.autograd.Function):
                 threads: int | None = None) -> torch.Tensor:
         pts = _points_to_warp(points)
         topology = _topology(faces, points.shape[0])
-        state = SoftSilhouetteContext(topology, int(width), int(height), float(sigma), threads)
+        state = SoftSilhouetteContext()
         image = soft_silhouette(pts, None, camera, width, height, sigma, topology=topology, context=state,
                                 device=pts.device, threads=threads)
         ctx.state = state

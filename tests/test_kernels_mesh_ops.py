@@ -77,6 +77,9 @@ def test_topology_of_a_closed_mesh():
     assert np.all(t.edges.reshape(-1)[codes] == 5) and len(codes) in (5, 6)
     corners = t.vertex_faces[t.vertex_face_offsets[5]:t.vertex_face_offsets[6]]
     assert np.all(f.reshape(-1)[corners] == 5)
+    assert t.closed_oriented
+    assert not MeshTopology(f[:-1], len(v)).closed_oriented  # a hole
+    assert not MeshTopology(np.vstack([f[:1, ::-1], f[1:]]), len(v)).closed_oriented  # one face flipped
     with pytest.raises(InputError):
         MeshTopology(f, 10)
     with pytest.raises(InputError):

@@ -173,7 +173,7 @@ def test_adjoint_matches_central_differences(mesh):
     sigma = 2.0
     rng = np.random.default_rng(2)
     weights = rng.uniform(-1.0, 1.0, (CAMERA.height, CAMERA.width))
-    ctx = SoftSilhouetteContext(None, 0, 0, sigma, None)
+    ctx = SoftSilhouetteContext()
     soft_silhouette(v, f, CAMERA, CAMERA.width, CAMERA.height, sigma, context=ctx)
     grad = soft_silhouette_backward(ctx, weights.astype(np.float32)).numpy().astype(np.float64)
     assert grad.shape == (len(v), 3)
@@ -197,7 +197,7 @@ def test_threads_give_identical_results():
     weights = np.random.default_rng(0).uniform(-1, 1, (CAMERA.height, CAMERA.width)).astype(np.float32)
     out = []
     for threads in (1, 2):
-        ctx = SoftSilhouetteContext(None, 0, 0, 1.5, None)
+        ctx = SoftSilhouetteContext()
         img = soft_silhouette(v, f, CAMERA, CAMERA.width, CAMERA.height, 1.5, context=ctx, threads=threads)
         out.append((img.numpy(), soft_silhouette_backward(ctx, weights).numpy()))
     np.testing.assert_array_equal(out[0][0], out[1][0])
@@ -205,7 +205,7 @@ def test_threads_give_identical_results():
 
 
 def _render_and_grad(v, f, camera, sigma=2.0):
-    ctx = SoftSilhouetteContext(None, 0, 0, sigma, None)
+    ctx = SoftSilhouetteContext()
     img = soft_silhouette(v, f, camera, camera.width, camera.height, sigma, context=ctx).numpy()
     grad = soft_silhouette_backward(ctx, np.ones((camera.height, camera.width), np.float32)).numpy()
     assert np.all(np.isfinite(img)) and np.all(np.isfinite(grad))
@@ -266,8 +266,19 @@ def test_torch_function_is_the_kernel_and_its_adjoint():
     img = SoftSilhouette.apply(x, torch.from_numpy(f), CAMERA, CAMERA.width, CAMERA.height, sigma)
     assert img.shape == (CAMERA.height, CAMERA.width) and img.dtype == torch.float32
     (img * torch.from_numpy(weights)).sum().backward()
-    ctx = SoftSilhouetteContext(None, 0, 0, sigma, None)
+    ctx = SoftSilhouetteContext()
     ref = soft_silhouette(v, f, CAMERA, CAMERA.width, CAMERA.height, sigma, context=ctx).numpy()
     np.testing.assert_array_equal(img.detach().numpy(), ref)
     np.testing.assert_array_equal(x.grad.numpy(), soft_silhouette_backward(ctx, weights).numpy())
     assert np.abs(x.grad.numpy()).max() > 0.1
+
+
+def test_context_reuses_its_topology_when_faces_are_omitted():
+    v, f = icosphere(1)
+    ctx = SoftSilhouetteContext()
+    first = render(v, f, context=ctx)
+    topology = ctx.topology
+    second = soft_silhouette(v * 1.2, None, CAMERA, CAMERA.width, CAMERA.height, 2.0, context=ctx).numpy()
+    assert ctx.topology is topology
+    np.testing.assert_array_equal(second, render(v * 1.2, f))
+    assert (second == 1.0).sum() > (first == 1.0).sum()
