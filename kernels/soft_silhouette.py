@@ -46,12 +46,15 @@ Algorithm (cost ~ pixels + pixels near the contour x contour edges per tile)
 ----------------------------------------------------------------------------
 1. project vertices; classify faces (culled / facing / zero area);
 2. hard mask: each drawn face marks the pixel centres inside it (inclusive edge
-   test), ``O(sum of face bounding boxes)``;
+   test on the row spans between its sides), ``O(covered pixels + rows)``; for a
+   closed, consistently oriented mesh with no culled face only one facing is
+   drawn (every covered pixel is covered by both), halving the work;
 3. contour edges: one pass over the unique edges of :class:`MeshTopology`, compacted;
-4. binning: each contour edge is appended to every 16x16 tile within its cut-off
+4. binning: each contour edge is appended to every 8x8 tile within its cut-off
    distance (a tight row-by-row band, not its bounding box);
-5. forward, per pixel: outside the mask, the product over the edges of its tile;
-   the product of the nonzero factors and the count of zero factors are kept;
+5. forward, one image row per thread: outside the mask, the product over the
+   edges of the pixel's tile; the product of the nonzero factors and the count
+   of zero factors are kept (pixels of empty tiles are not touched);
 6. backward, per contour edge (a gather, so no atomics and deterministic):
    ``dA/dD_e = prod_{k != e} (1 - D_k)`` from the stored product, chained
    through ``D_e = exp(-s/sigma)``, ``s = |p - c|^2``, ``c = a + t (b - a)``
@@ -60,7 +63,7 @@ Algorithm (cost ~ pixels + pixels near the contour x contour edges per tile)
    pixels within the cut-off of the edge; then per vertex: the sum over its
    edges, :func:`projection.project_adjoint` and the camera rotation transposed.
 
-Steps 2, 5 and 6 and the per-vertex kernels are split over CPU threads by
+Steps 1, 2, 3, 5 and 6 and the per-vertex kernels are split over CPU threads by
 :func:`lift3d.kernels.launch.parallel_launch`; binning (small) runs in one launch
 because it counts with atomics. All kernels also run on CUDA.
 """
