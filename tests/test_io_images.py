@@ -211,7 +211,7 @@ def test_object_mask_precedence(tmp_path):
 def test_crop_to_object_camera_consistency():
     cam = orbit_camera(0.4, 0.2, 6.0, 0.8, 200, 120)
     point = np.array([[0.3, 0.2, -0.1]])
-    (u, v), _ = cam.project(point)[0][0], None
+    u, v = cam.project(point)[0][0]
     rgb = np.zeros((120, 200, 3), np.float32)
     mask = np.zeros((120, 200), bool)
     mask[30:70, 40:140] = True
