@@ -141,7 +141,7 @@ def interpolate_backward(start: int, span: int, tri_id: wp.array2d(dtype=wp.int3
                 wp.atomic_add(grad_points, vc, world_gradient(w2c, K, points[vc], m[2]))
 
 
-def as_attr(attr, device: wp.context.Device) -> wp.array:
+def as_attr(attr, device: wp.Device) -> wp.array:
     """(V, C) or (V,) float attribute (numpy or Warp) -> (V, C) float32 Warp array on ``device``."""
     if isinstance(attr, wp.array) and attr.dtype == wp.float32 and attr.ndim == 2:
         return attr if attr.device == device else attr.to(device)

@@ -34,7 +34,7 @@ _pool_lock = threading.Lock()
 _loaded: set[tuple[int, str]] = set()
 
 
-def default_device(preference: str | None = None) -> wp.context.Device:
+def default_device(preference: str | None = None) -> wp.Device:
     """The Warp device for ``preference`` ("cpu", "cuda", "auto"; None = lift3d settings ``runtime.device``).
 
     "auto" picks CUDA when a CUDA device is present, else the CPU; "cuda"
@@ -56,7 +56,7 @@ def default_device(preference: str | None = None) -> wp.context.Device:
     return wp.get_device("cpu")
 
 
-def resolve_device(device: wp.context.Device | str | None) -> wp.context.Device:
+def resolve_device(device: wp.Device | str | None) -> wp.Device:
     """A Warp device from a device, a Warp device name ("cpu", "cuda:0") or None (the default device)."""
     if device is None:
         return default_device()
@@ -99,7 +99,7 @@ def _executor(threads: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def ensure_loaded(kernel: wp.Kernel, device: wp.context.Device) -> None:
+def ensure_loaded(kernel: wp.Kernel, device: wp.Device) -> None:
     """Compile and load ``kernel``'s module on ``device`` once, before any worker thread launches it."""
     key = (id(kernel.module), device.alias)
     if key not in _loaded:
@@ -139,7 +139,7 @@ def run_chunks(total: int, body: Callable[[int, int], None], threads: int | None
         future.result()
 
 
-def parallel_launch(kernel: wp.Kernel, dim: int | Sequence[int], inputs: Sequence, device: wp.context.Device,
+def parallel_launch(kernel: wp.Kernel, dim: int | Sequence[int], inputs: Sequence, device: wp.Device | str,
                     threads: int | None = None, private: Sequence[int] = (), min_chunk: int = 1) -> None:
     """Launch ``kernel(start, *inputs)`` over ``dim``, split along the first dimension on the CPU.
 
@@ -147,7 +147,7 @@ def parallel_launch(kernel: wp.Kernel, dim: int | Sequence[int], inputs: Sequenc
         kernel: a Warp kernel whose first argument is ``start: int``.
         dim: launch dimensions; the first one is split into contiguous chunks.
         inputs: the kernel's remaining arguments.
-        device: Warp device; on CUDA the kernel is launched once with ``start = 0``.
+        device: Warp device (or its name); on CUDA the kernel is launched once with ``start = 0``.
         threads: CPU worker count (default :func:`thread_count`).
         private: positions in ``inputs`` of arrays the kernel accumulates into
             (``+=`` / ``wp.atomic_add``); on the CPU with several chunks each chunk
@@ -158,6 +158,8 @@ def parallel_launch(kernel: wp.Kernel, dim: int | Sequence[int], inputs: Sequenc
     dims = (int(dim),) if np.isscalar(dim) else tuple(int(d) for d in dim)
     if any(d <= 0 for d in dims):
         return
+    if not isinstance(device, wp.Device):
+        device = wp.get_device(device)
     if device.is_cuda:
         wp.launch(kernel, dim=dims, inputs=[0, *inputs], device=device)
         return
@@ -195,7 +197,7 @@ def parallel_launch(kernel: wp.Kernel, dim: int | Sequence[int], inputs: Sequenc
         wp.copy(target, wp.array(total, dtype=target.dtype, device=device))
 
 
-def pixel_span(device: wp.context.Device, width: int) -> int:
+def pixel_span(device: wp.Device, width: int) -> int:
     """Pixels of one image row handled by one kernel thread: the whole row on the CPU, one on CUDA.
 
     Per-pixel kernels launch over ``(rows, ceil(width / span))`` and loop over

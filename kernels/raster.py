@@ -298,7 +298,7 @@ class RasterResult:
     bbox: wp.array = field(repr=False)
 
     @property
-    def device(self) -> wp.context.Device:
+    def device(self) -> wp.Device:
         return self.tri_id.device
 
     @property
@@ -311,7 +311,7 @@ class RasterResult:
         return self.tri_id.numpy(), self.bary.numpy(), self.depth.numpy()
 
 
-def as_points(points, device: wp.context.Device) -> wp.array:
+def as_points(points, device: wp.Device) -> wp.array:
     """(V, 3) float array (numpy, list or Warp) -> (V,) vec3 Warp array on ``device``."""
     if isinstance(points, wp.array):
         if points.dtype == wp.vec3 and points.ndim == 1:
@@ -327,7 +327,7 @@ def as_points(points, device: wp.context.Device) -> wp.array:
     return wp.array(np.ascontiguousarray(arr), dtype=wp.vec3, device=device)
 
 
-def as_faces(faces, num_points: int, device: wp.context.Device) -> wp.array:
+def as_faces(faces, num_points: int, device: wp.Device) -> wp.array:
     """(F, 3) integer triangles (numpy, list or Warp) -> (F, 3) int32 Warp array.
 
     Indices of numpy input are checked against ``num_points``; Warp input is trusted (hot loops).

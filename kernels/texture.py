@@ -109,7 +109,7 @@ def _mode(mode: str) -> int:
         raise ValueError(f"unknown texture address mode {mode!r}; choose clamp or wrap") from None
 
 
-def as_texture(texture, device: wp.context.Device) -> wp.array:
+def as_texture(texture, device: wp.Device) -> wp.array:
     """(Ht, Wt, C) or (Ht, Wt) float texture (numpy or Warp) -> (Ht, Wt, C) float32 Warp array."""
     if isinstance(texture, wp.array) and texture.dtype == wp.float32 and texture.ndim == 3:
         return texture if texture.device == device else texture.to(device)
@@ -124,7 +124,7 @@ def as_texture(texture, device: wp.context.Device) -> wp.array:
     return wp.array(np.ascontiguousarray(arr), dtype=wp.float32, device=device)
 
 
-def as_st(st, device: wp.context.Device) -> tuple[wp.array, tuple[int, ...]]:
+def as_st(st, device: wp.Device) -> tuple[wp.array, tuple[int, ...]]:
     """(..., 2) st coordinates -> flat (N,) vec2 Warp array and the leading shape."""
     if isinstance(st, wp.array):
         if st.dtype == wp.vec2:
@@ -143,7 +143,7 @@ def as_st(st, device: wp.context.Device) -> tuple[wp.array, tuple[int, ...]]:
     return wp.array(np.ascontiguousarray(arr.reshape(-1, 2)), dtype=wp.vec2, device=device), lead
 
 
-def _device_of(texture, device) -> wp.context.Device:
+def _device_of(texture, device) -> wp.Device:
     """The explicit device, else the texture's own (for Warp arrays), else the default device."""
     if device is None and isinstance(texture, wp.array):
         return texture.device

@@ -27,7 +27,7 @@ def _f32(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(torch.float32).contiguous()
 
 
-def _warp_device(t: torch.Tensor) -> wp.context.Device:
+def _warp_device(t: torch.Tensor) -> wp.Device:
     return wp.device_from_torch(t.device)
 
 

@@ -120,3 +120,12 @@ def interior_pixels(results, min_bary=0.08):
         ok[ys, xs] = b.min(axis=1) >= min_bary
         keep &= ok
     return keep
+
+
+@wp.kernel
+def scatter_count(start: int, values: wp.array(dtype=wp.float32), bins: wp.array(dtype=wp.float32),
+                  doubled: wp.array(dtype=wp.float32)):
+    """Launcher test kernel: histogram of values into 4 bins with atomic adds, plus a gather-style output."""
+    i = start + wp.tid()
+    wp.atomic_add(bins, int(values[i]) % 4, 1.0)
+    doubled[i] = 2.0 * values[i]

@@ -201,3 +201,19 @@ def test_launcher_chunks_devices_and_errors():
     with pytest.raises(RuntimeError):
         run_chunks(100, body, threads=4)
     assert sorted(seen) == chunk_bounds(100, 4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_parallel_launch_gives_private_accumulators_to_each_chunk(device):
+    from kernel_fixtures import scatter_count
+    from lift3d.kernels.launch import parallel_launch
+
+    values = np.arange(100_000, dtype=np.float32)
+    expected = np.bincount(values.astype(np.int64) % 4, minlength=4).astype(np.float32)
+    for threads in (1, 2, 4):
+        vals = wp.array(values, dtype=wp.float32, device=device)
+        bins = wp.full(4, 10.0, dtype=wp.float32, device=device)  # accumulates on top of existing contents
+        doubled = wp.zeros(len(values), dtype=wp.float32, device=device)
+        parallel_launch(scatter_count, len(values), [vals, bins, doubled], device, threads, private=(1,))
+        np.testing.assert_array_equal(bins.numpy(), expected + 10.0)
+        np.testing.assert_array_equal(doubled.numpy(), 2.0 * values)
