@@ -263,10 +263,25 @@ def _compact(flags: wp.array(dtype=wp.int32), offsets: wp.array(dtype=wp.int32),
 
 
 @wp.kernel
+def _open_tiles(start: int, width: int, height: int, tiles_x: int, mask: wp.array(dtype=wp.int32),
+                tile_open: wp.array(dtype=wp.int32)):
+    """(tiles,) 1 for a tile with at least one pixel outside the hard mask (only those need soft terms)."""
+    tile = start + wp.tid()
+    ty = tile // tiles_x
+    tx = tile - ty * tiles_x
+    flag = int(0)
+    for y in range(ty * TILE, wp.min(ty * TILE + TILE, height)):
+        for x in range(tx * TILE, wp.min(tx * TILE + TILE, width)):
+            if mask[y * width + x] == 0:
+                flag = 1
+    tile_open[tile] = flag
+
+
+@wp.kernel
 def _bin_edges(contour: wp.array(dtype=wp.int32), edges: wp.array2d(dtype=wp.int32), uvd: wp.array(dtype=wp.vec3),
-               reach: float, tiles_x: int, tiles_y: int, fill: int, counts: wp.array(dtype=wp.int32),
-               offsets: wp.array(dtype=wp.int32), items: wp.array(dtype=wp.int32)):
-    """Counts (fill = 0) or stores (fill = 1) the contour edges of every tile whose pixel centres lie within ``reach``.
+               reach: float, tiles_x: int, tiles_y: int, tile_open: wp.array(dtype=wp.int32), fill: int,
+               counts: wp.array(dtype=wp.int32), offsets: wp.array(dtype=wp.int32), items: wp.array(dtype=wp.int32)):
+    """Counts (fill = 0) or stores (fill = 1) the contour edges of every open tile whose pixel centres lie within ``reach``.
 
     For each tile row the segment is clipped to the row's band widened by ``reach``,
     so a long diagonal edge visits only the tiles along it.
@@ -285,9 +300,10 @@ def _bin_edges(contour: wp.array(dtype=wp.int32), edges: wp.array2d(dtype=wp.int
             tx1 = _last_index((band[2] + reach - 0.5) / t, tiles_x)
             for tx in range(tx0, tx1 + 1):
                 tile = ty * tiles_x + tx
-                slot = wp.atomic_add(counts, tile, 1)
-                if fill != 0:
-                    items[offsets[tile] + slot] = e
+                if tile_open[tile] != 0:
+                    slot = wp.atomic_add(counts, tile, 1)
+                    if fill != 0:
+                        items[offsets[tile] + slot] = e
 
 
 @wp.kernel
@@ -341,10 +357,14 @@ def _soft_forward(start: int, width: int, uvd: wp.array(dtype=wp.vec3), edges: w
 def _soft_backward_edges(start: int, contour: wp.array(dtype=wp.int32), edges: wp.array2d(dtype=wp.int32),
                          uvd: wp.array(dtype=wp.vec3), width: int, height: int, reach: float,
                          inv_sigma: float, cut2: float, mask: wp.array(dtype=wp.int32),
+                         tiles_x: int, tile_open: wp.array(dtype=wp.int32),
                          prod: wp.array(dtype=wp.float32), zeros: wp.array(dtype=wp.int32),
                          grad_image: wp.array(dtype=wp.float32), grad_a: wp.array(dtype=wp.vec2),
                          grad_b: wp.array(dtype=wp.vec2)):
-    """Per contour edge: d(loss)/d(a), d(loss)/d(b) in pixels, gathered over the pixels within its cut-off."""
+    """Per contour edge: d(loss)/d(a), d(loss)/d(b) in pixels, gathered over the pixels within its cut-off.
+
+    Runs of pixels in tiles entirely inside the mask are skipped a tile at a time.
+    """
     e = contour[start + wp.tid()]
     a = wp.vec2(uvd[edges[e, 0]][0], uvd[edges[e, 0]][1])
     b = wp.vec2(uvd[edges[e, 1]][0], uvd[edges[e, 1]][1])
@@ -358,11 +378,18 @@ def _soft_backward_edges(start: int, contour: wp.array(dtype=wp.int32), edges: w
         if band[0] > 0.0:
             x0 = _first_index(band[1] - reach - 0.5, width)
             x1 = _last_index(band[2] + reach - 0.5, width)
-            for x in range(x0, x1 + 1):
-                i = y * width + x
+            row_tiles = (y // TILE) * tiles_x
+            x = x0
+            while x <= x1:
+                if tile_open[row_tiles + x // TILE] == 0:
+                    x = (x // TILE + 1) * TILE
+                    continue
+                xi = x
+                x += 1
+                i = y * width + xi
                 g = grad_image[i]
                 if mask[i] == 0 and g != 0.0:
-                    p = wp.vec2(float(x) + 0.5, yc)
+                    p = wp.vec2(float(xi) + 0.5, yc)
                     st = _closest(p, a, b)
                     if st[0] <= cut2:
                         f = _one_minus_exp_neg(st[0] * inv_sigma)
@@ -415,7 +442,8 @@ class SoftSilhouetteContext:
         cam: (V,) vec3 camera-space vertices (metres); uvd: (V,) vec3 (u, v, depth).
         mask: (H*W,) int32 hard mask; prod: (H*W,) float32 product of the nonzero
             factors ``1 - D_e``; zeros: (H*W,) int32 number of zero factors.
-        contour: (C,) int32 contour edge ids; tile_offsets (T+1,), tile_items: the binned edges.
+        contour: (C,) int32 contour edge ids; tile_open: (T,) int32, 1 for a tile with a
+            pixel outside the mask; tile_offsets (T+1,), tile_items: the edges binned to open tiles.
     """
 
     topology: MeshTopology | None = None
@@ -431,6 +459,7 @@ class SoftSilhouetteContext:
     prod: wp.array | None = None
     zeros: wp.array | None = None
     contour: wp.array | None = None
+    tile_open: wp.array | None = None
     tile_offsets: wp.array | None = None
     tile_items: wp.array | None = None
 
@@ -531,17 +560,19 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
     wp.launch(_compact, ne, [flags, slots, ctx.contour], device=device)
 
     n_tiles = tiles_x * tiles_y
+    ctx.tile_open = wp.empty(n_tiles, dtype=wp.int32, device=device)
+    parallel_launch(_open_tiles, n_tiles, [width, height, tiles_x, ctx.mask, ctx.tile_open], device, threads)
     counts = wp.zeros(n_tiles, dtype=wp.int32, device=device)
     if n_contour > 0:
         reach = ctx.reach + 1.0  # one pixel of slack against rounding at the cut-off
-        wp.launch(_bin_edges, n_contour, [ctx.contour, t["edges"], ctx.uvd, reach, tiles_x, tiles_y, 0, counts,
+        wp.launch(_bin_edges, n_contour, [ctx.contour, t["edges"], ctx.uvd, reach, tiles_x, tiles_y, ctx.tile_open, 0, counts,
                                           ctx.tile_offsets, ctx.tile_items], device=device)
         wp.utils.array_scan(counts, ctx.tile_offsets[:n_tiles], inclusive=False)
         total = int(ctx.tile_offsets[n_tiles - 1:n_tiles].numpy()[0] + counts[n_tiles - 1:].numpy()[0])
         wp.copy(ctx.tile_offsets, wp.array([total], dtype=wp.int32, device=device), dest_offset=n_tiles)
         ctx.tile_items = wp.empty(max(total, 1), dtype=wp.int32, device=device)
         counts.zero_()
-        wp.launch(_bin_edges, n_contour, [ctx.contour, t["edges"], ctx.uvd, reach, tiles_x, tiles_y, 1, counts,
+        wp.launch(_bin_edges, n_contour, [ctx.contour, t["edges"], ctx.uvd, reach, tiles_x, tiles_y, ctx.tile_open, 1, counts,
                                           ctx.tile_offsets, ctx.tile_items], device=device)
     cut2 = float(ctx.sigma * math.log(1.0 / D_MIN))
     parallel_launch(_soft_forward, height, [width, ctx.uvd, t["edges"], ctx.mask, ctx.tile_offsets, ctx.tile_items,
@@ -582,7 +613,8 @@ def soft_silhouette_backward(context: SoftSilhouetteContext, grad_image) -> wp.a
     cut2 = float(ctx.sigma * math.log(1.0 / D_MIN))
     parallel_launch(_soft_backward_edges, n_contour,
                     [ctx.contour, t["edges"], ctx.uvd, ctx.width, ctx.height, ctx.reach + 1.0, 1.0 / ctx.sigma,
-                     cut2, ctx.mask, ctx.prod, ctx.zeros, grad, grad_a, grad_b], device, ctx.threads)
+                     cut2, ctx.mask, -(-ctx.width // TILE), ctx.tile_open, ctx.prod, ctx.zeros, grad, grad_a, grad_b],
+                    device, ctx.threads)
     parallel_launch(_vertex_grads, topology.num_vertices,
                     [t["vertex_edge_offsets"], t["vertex_edges"], grad_a, grad_b, ctx.cam, ctx.w2c, ctx.K, out],
                     device, ctx.threads)
