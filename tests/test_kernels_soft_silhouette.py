@@ -128,10 +128,21 @@ def test_interior_is_exactly_one_and_far_background_exactly_zero():
     assert 0.0 < soft < 1.0
 
 
-@pytest.mark.parametrize("mesh", ["blob", "soup"])
+def fin_blob() -> tuple[np.ndarray, np.ndarray]:
+    """A closed blob plus a fin: a third face on one of its edges (a non-manifold edge)."""
+    v, f = noisy_blob(1, 0.15, 7)
+    a, b = f[0, 0], f[0, 1]
+    tip = (0.5 * (v[a] + v[b]) * 1.8).astype(np.float32)
+    return np.vstack([v, tip[None]]), np.vstack([f, [[b, a, len(v)]]]).astype(np.int32)
+
+
+MESHES = {"blob": lambda: noisy_blob(1, 0.15, 7), "soup": lambda: triangle_soup(6, 3), "fin": fin_blob}
+
+
+@pytest.mark.parametrize("mesh", sorted(MESHES))
 @pytest.mark.parametrize("sigma", [0.7, 3.0])
 def test_matches_bruteforce_reference(mesh, sigma):
-    v, f = noisy_blob(1, 0.15, 7) if mesh == "blob" else triangle_soup(6, 3)
+    v, f = MESHES[mesh]()
     img = render(v, f, sigma=sigma)
     ref, mask, _ = reference(v, f, CAMERA, CAMERA.width, CAMERA.height, sigma)
     assert np.all(img[mask] == 1.0)
