@@ -412,7 +412,6 @@ def test_viewport_drop_reconstructs_for_real_and_undo_removes_it(kit, tmp_path):
     config = tmp_path / "tiny.toml"
     config.write_text(TINY_CONFIG)
     kit.set("preset", "fast")
-    kit.set("category", "generic")
     kit.set("working_resolution", 32)
     kit.set("config_file", str(config))
     photo = disc_png(tmp_path / "disc.png")
@@ -453,7 +452,6 @@ def test_real_cancel_stops_within_one_step_and_leaves_no_asset(kit, monkeypatch,
 
     monkeypatch.setattr("lift3d.api.reconstruct", watched)
     kit.set("preset", "fast")
-    kit.set("category", "generic")
     kit.set("output_folder", str(tmp_path / "out"))
     photo = disc_png(tmp_path / "disc.png")
     ext = kit.start()
