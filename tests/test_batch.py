@@ -17,15 +17,6 @@ from lift3d.batch_engines import LocalEngine
 from lift3d.cli import main
 from lift3d.errors import InputError
 
-try:
-    import lift3d.pipeline.run  # noqa: F401
-
-    HAVE_RECONSTRUCTOR = True
-except ImportError:
-    HAVE_RECONSTRUCTOR = False
-
-needs_reconstructor = pytest.mark.skipif(not HAVE_RECONSTRUCTOR,
-                                         reason="the reconstructor (lift3d.pipeline.run) is not available yet")
 
 TINY_SETTINGS = """
 [output]
@@ -187,6 +178,12 @@ def _tree_digest(folder: Path) -> str:
 
 @pytest.fixture
 def tiny_settings(tmp_path, monkeypatch):
+    """A fast preset shrunk to one tiny level (LIFT3D_CONFIG); skips when the reconstructor is unavailable.
+
+    The import check lives here, not at module level, because worker processes
+    import this module to unpickle the engine tests' functions and should stay light.
+    """
+    pytest.importorskip("lift3d.pipeline.run", reason="the reconstructor (lift3d.pipeline.run) is not available yet")
     cfg = tmp_path / "tiny_settings.toml"
     cfg.write_text(TINY_SETTINGS)
     monkeypatch.setenv("LIFT3D_CONFIG", str(cfg))
@@ -212,7 +209,6 @@ def check_first_run(summary: dict, stage: Path) -> None:
         assert e.writer == "tester"
 
 
-@needs_reconstructor
 def test_batch_end_to_end_with_failures_and_resume(tmp_path, tiny_settings, capsys):
     stage = tmp_path / "team" / "shared.usda"
     folder = make_batch_folder(tmp_path / "team" / "images")

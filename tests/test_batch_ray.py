@@ -8,7 +8,7 @@ import pytest
 
 import statistics
 
-from test_batch import check_first_run, make_batch_folder, needs_reconstructor, tiny_settings  # noqa: F401
+from test_batch import check_first_run, make_batch_folder, tiny_settings  # noqa: F401
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'lift3d[ray]')")
 
@@ -50,7 +50,6 @@ def test_ray_engine_runs_tasks_and_reports_failures(no_ray_cluster):
     assert not ray.is_initialized(), "an engine that started Ray must stop it"
 
 
-@needs_reconstructor
 def test_batch_with_ray_engine(tmp_path, tiny_settings, no_ray_cluster, capsys):
     stage = tmp_path / "team" / "shared.usda"
     folder = make_batch_folder(tmp_path / "team" / "images")

@@ -6,9 +6,10 @@ and yield its outcomes in completion order; the driver alone touches the stage.
 * :class:`LocalEngine`: ``concurrent.futures.ProcessPoolExecutor`` with the
   ``spawn`` start method (torch and Warp hold threads and device state that do
   not survive ``fork``). Each worker limits its BLAS/OpenMP threads to its share
-  of the CPU cores. If a worker process dies (segfault, OOM kill), the pool
-  breaks: the unfinished tasks run again once in a fresh pool, and a task that
-  breaks a pool twice is reported as failed. Worker stdout goes to stderr.
+  of the CPU cores. If a worker process dies (segfault, OOM kill), the tasks
+  that were running are retried one at a time and the others go on in a fresh
+  pool, so only the task that kills a worker on its own fails. Worker stdout
+  goes to stderr.
 * :class:`RayEngine`: the task function as a Ray remote task (``num_cpus=1``);
   ``ray.init(address=...)`` joins an existing cluster (the flag or
   ``$RAY_ADDRESS``), otherwise starts a local one with ``num_cpus=workers``.
@@ -45,7 +46,11 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
+_started: Any = None
+"""In a local worker process: the pool's queue of started task indices (set by :func:`_init_worker`)."""
+
+
+def _init_worker(threads: int, preload: tuple[str, ...], started: Any) -> None:
     """Process-pool initializer: quiet stdout, capped threads, heavy modules loaded before the first task.
 
     The worker's stdout (fd 1) is pointed at stderr, so library chatter never
@@ -54,6 +59,8 @@ def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
     ``preload`` are imported now so a task's time is its own work; an import
     error is left for the task to report with its reason.
     """
+    global _started
+    _started = started
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     for var in _THREAD_VARS:
@@ -67,44 +74,84 @@ def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
         sys.modules["warp"].config.quiet = True
 
 
+def _tracked(fn: Callable[[T], R], index: int, task: T) -> R:
+    """Run in a worker: announce that task ``index`` started, then run it."""
+    _started.put(index)
+    return fn(task)
+
+
 class LocalEngine:
-    """A pool of ``workers`` spawned processes on this machine."""
+    """A pool of ``workers`` spawned processes on this machine.
+
+    When a worker process dies, the pool breaks and every unfinished task
+    fails with it. Workers announce each task they start, so the driver knows
+    which tasks were running: tasks not yet started go to a fresh pool as
+    usual, and the running ones are tried again one at a time, so only the
+    task that kills its worker on its own is reported as crashed.
+    """
 
     def __init__(self, workers: int, preload: tuple[str, ...] = ()) -> None:
         self.workers = workers
         self.threads = max(1, (os.cpu_count() or 1) // workers)
         self.preload = preload
+        self._ctx = multiprocessing.get_context("spawn")
         self._pool: ProcessPoolExecutor | None = None
+        self._queue: Any = None
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self.threads, self.preload))
+    def _open_pool(self, workers: int) -> ProcessPoolExecutor:
+        self.close()
+        self._queue = self._ctx.SimpleQueue()
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=self._ctx, initializer=_init_worker,
+                                         initargs=(self.threads, self.preload, self._queue))
+        return self._pool
+
+    def _drain(self, started: set[int]) -> None:
+        """Move start announcements from the queue into ``started`` (keeps the pipe from filling up)."""
+        while not self._queue.empty():
+            started.add(self._queue.get())
 
     def run(self, fn: Callable[[T], R], tasks: Sequence[T],
             on_crash: Callable[[T, str], R]) -> Iterator[tuple[T, R]]:
         """Yield ``(task, fn(task))`` as tasks finish; ``on_crash(task, reason)`` stands in for a task whose worker died."""
-        crashes = [0] * len(tasks)
+        crash_reason = "its worker process died while reconstructing it (crash or out of memory)"
         todo = list(range(len(tasks)))
+        suspects: list[int] = []
         while todo:
-            self._pool = self._new_pool()
-            pending: dict[Future, int] = {self._pool.submit(fn, tasks[i]): i for i in todo}
-            todo = []
+            pool = self._open_pool(self.workers)
+            pending: dict[Future, int] = {pool.submit(_tracked, fn, i, tasks[i]): i for i in todo}
+            submitted, started, finished = set(todo), set(), set()
+            broken = False
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                self._drain(started)
                 for future in done:
                     i = pending.pop(future)
                     try:
                         result = future.result()
                     except BrokenProcessPool:
-                        crashes[i] += 1
-                        if crashes[i] >= 2:
-                            yield tasks[i], on_crash(tasks[i], "its worker process died twice (crash or out of memory)")
-                        else:
-                            todo.append(i)
+                        broken = True
                         continue
+                    finished.add(i)
                     yield tasks[i], result
-            self._pool.shutdown(wait=True)
-            self._pool = None
+            todo = []
+            if broken:
+                self._drain(started)
+                running = sorted(started - finished)
+                if len(running) == 1:
+                    yield tasks[running[0]], on_crash(tasks[running[0]], crash_reason)
+                else:
+                    suspects += running
+                todo = sorted(submitted - finished - set(running))
+        alone: ProcessPoolExecutor | None = None
+        for i in suspects:
+            alone = alone or self._open_pool(1)
+            try:
+                result = alone.submit(_tracked, fn, i, tasks[i]).result()
+            except BrokenProcessPool:
+                result = on_crash(tasks[i], crash_reason)
+                alone = None
+            yield tasks[i], result
+        self.close()
 
     def close(self) -> None:
         """Stop the pool, cancelling tasks that have not started."""
