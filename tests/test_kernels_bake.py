@@ -213,3 +213,10 @@ def test_threaded_bake_is_bit_identical(textured_sphere):
                              threads=threads)
         for name in ("texture", "weight", "source", "chart"):
             np.testing.assert_array_equal(getattr(multi, name), getattr(single, name))
+
+
+def test_kernels_compile_for_cuda(tmp_path):
+    import lift3d.kernels.bake as module
+    from kernel_fixtures import compile_for_cuda
+
+    compile_for_cuda(module, tmp_path)

@@ -126,3 +126,10 @@ def test_empty_images_and_meshes(device):
     no_faces = rasterize(pts, np.zeros((0, 3), np.int32), cam, 8, 6, device=device)
     out = interpolate(pts, no_faces).numpy()
     assert out.shape == (6, 8, 3) and np.all(out == 0)
+
+
+def test_kernels_compile_for_cuda(tmp_path):
+    import lift3d.kernels.interpolate as module
+    from kernel_fixtures import compile_for_cuda
+
+    compile_for_cuda(module, tmp_path)

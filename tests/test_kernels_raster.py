@@ -217,3 +217,10 @@ def test_parallel_launch_gives_private_accumulators_to_each_chunk(device):
         parallel_launch(scatter_count, len(values), [vals, bins, doubled], device, threads, private=(1,))
         np.testing.assert_array_equal(bins.numpy(), expected + 10.0)
         np.testing.assert_array_equal(doubled.numpy(), 2.0 * values)
+
+
+def test_kernels_compile_for_cuda(tmp_path):
+    import lift3d.kernels.raster as module
+    from kernel_fixtures import compile_for_cuda
+
+    compile_for_cuda(module, tmp_path)

@@ -114,3 +114,10 @@ def test_bad_inputs():
         sample(np.zeros((4, 4, 3)), np.zeros((3, 2)), mode="mirror", device="cpu")
     empty = sample(np.ones((4, 4, 3)), np.zeros((0, 2)), device="cpu")
     assert empty.shape == (0, 3)
+
+
+def test_kernels_compile_for_cuda(tmp_path):
+    import lift3d.kernels.texture as module
+    from kernel_fixtures import compile_for_cuda
+
+    compile_for_cuda(module, tmp_path)
