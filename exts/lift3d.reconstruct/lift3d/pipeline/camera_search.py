@@ -176,9 +176,9 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
         tick()
     with torch.no_grad():
         final = float(loss_fn())
+    v = {k: float(p.detach()) for k, p in params.items()}
     scale = np.array([math.exp(float(log_scale[0].detach())), math.exp(float(log_scale[1].detach())), 1.0])
-    refined = Pose(float(params["yaw"]), float(params["pitch"]), float(params["roll"]),
-                   math.exp(float(params["log_distance"])), float(params["tx"]), float(params["ty"]))
+    refined = Pose(v["yaw"], v["pitch"], v["roll"], math.exp(v["log_distance"]), v["tx"], v["ty"])
     return Hypothesis(refined, scale, final, 0.0)
 
 

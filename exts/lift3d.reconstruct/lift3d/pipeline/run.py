@@ -128,7 +128,25 @@ def generic_camera(template: Template, mask: np.ndarray) -> tuple[Camera, np.nda
 
 def run_reconstruction(request: ReconstructRequest, progress: ProgressFn | None = None,
                        cancel: CancelToken | None = None, settings: Settings | None = None) -> ReconstructResult:
-    """Reconstruct ``request`` (see the module docstring); returns what was written and measured."""
+    """Reconstruct ``request`` (see the module docstring); returns what was written and measured.
+
+    torch runs single-threaded meanwhile: its tensors here are small (a few
+    thousand vertices, one image), where intra-op threads cost far more in
+    synchronisation than they save; the pixel work runs in the Warp kernels'
+    own thread pool.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(request, progress, cancel, settings)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: CancelToken | None,
+         settings: Settings | None) -> ReconstructResult:
     from ..io.images import load_image, object_mask
     from ..io.views import cameras_for_images
 
@@ -191,7 +209,7 @@ def run_reconstruction(request: ReconstructRequest, progress: ProgressFn | None 
         from .visual_hull import place_template
 
         cameras = cameras_given
-        start, transform, scale = place_template(template, cameras, masks, is_car)
+        start, transform, scale = place_template(template, cameras, masks, is_car, preset.sigma, steps.check)
         normal = np.array([math.cos(transform.yaw), 0.0, -math.sin(transform.yaw)])
         symmetry_plane = (*normal.tolist(), float(normal @ transform.translation)) if template.symmetric else None
         camera_info = {"given": str(request.views), "placement_yaw_deg": math.degrees(transform.yaw) % 360.0}

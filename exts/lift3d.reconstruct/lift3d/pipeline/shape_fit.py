@@ -137,7 +137,7 @@ class _ShapeModel(torch.nn.Module):
 def fit_shape(template: Template, views: list[FitView], start: np.ndarray, transform: ObjectTransform,
               levels: list[int], steps: list[int], sigma: float, *, fit_pose: bool = False,
               fit_scale: tuple[bool, bool, bool] = (True, True, False), wheel_scale: np.ndarray | None = None,
-              progress: Callable[[float], None] | None = None,
+              deform: bool = True, progress: Callable[[float], None] | None = None,
               check: Callable[[], None] | None = None) -> FitResult:
     """Fit the template's shape to the views' masks (see the module docstring).
 
@@ -151,6 +151,7 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
         fit_pose: also optimise the yaw and translation of ``transform`` (calibrated views).
         fit_scale: which axes of ``transform.scale`` are optimised.
         wheel_scale: (3,) scale of ``start`` relative to the template (sizes the initial wheels).
+        deform: optimise the shape (vertices and wheels); ``False`` fits only the global transform.
         progress: called with the fraction of this stage done; check: called every step, raises to cancel.
     """
     check = check or (lambda: None)
@@ -160,13 +161,14 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
     topology = MeshTopology(template.faces, len(start))
     lap = laplacian(model.x0.to(torch.float32), topology, "uniform").to(torch.float64)
     lap_x0 = torch.sparse.mm(lap, model.x0)
-    groups = [{"params": [model.u], "lr": 0.003 * extent},
-              {"params": [model.log_scale], "lr": 0.005}]
-    if model.wheels is not None:
+    groups = [{"params": [model.log_scale], "lr": 0.01}]
+    if deform:
+        groups.append({"params": [model.u], "lr": 0.003 * extent})
+    if deform and model.wheels is not None:
         groups.append({"params": list(model.wheels.parameters()), "lr": 0.01})
     if fit_pose:
         groups.append({"params": [model.yaw], "lr": 0.005})
-        groups.append({"params": [model.translation], "lr": 0.002 * extent})
+        groups.append({"params": [model.translation], "lr": 0.004 * extent})
     opt = torch.optim.Adam(groups)
     boxes = [square_box(v.mask) for v in views]
     total = max(1, sum(steps))

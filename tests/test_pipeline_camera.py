@@ -1,0 +1,75 @@
+"""Camera search and pose conventions: known poses of the car template are recovered."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lift3d.camera import Camera, orbit_camera
+from lift3d.pipeline.camera_search import guess_intrinsics, search_camera
+from lift3d.pipeline.pose import Pose, mirrored_camera, pose_from_cam_to_world
+from lift3d.pipeline.silhouette import hard_mask, mask_iou
+from lift3d.pipeline.template_geometry import car_template
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def car():
+    return car_template()
+
+
+def test_pose_matches_orbit_camera_and_round_trips():
+    target = np.array([0.1, 0.7, -0.2])
+    cam = orbit_camera(0.8, 0.3, 7.0, 0.8, 64, 64, target=target)
+    assert np.allclose(Pose(0.8, 0.3, 0.0, 7.0).cam_to_world(target), cam.cam_to_world, atol=1e-12)
+    pose = Pose(-2.0, 0.4, 0.05, 9.0, 0.3, -0.2)
+    back = pose_from_cam_to_world(pose.cam_to_world(target), target)
+    for a, b in zip((back.yaw, back.pitch, back.roll, back.distance, back.tx, back.ty),
+                    (pose.yaw, pose.pitch, pose.roll, pose.distance, pose.tx, pose.ty)):
+        assert a == pytest.approx(b, abs=1e-9)
+
+
+def test_mirrored_camera_sees_the_flipped_image(car):
+    cam = Camera(150.0, 150.0, 70.0, 52.0, 128, 96,
+                 Pose(0.7, 0.25, 0.1, 8.0, 0.4, 0.1).cam_to_world(np.array([0.0, 0.7, 0.0])))
+    mirrored = mirrored_camera(cam)
+    assert np.linalg.det(mirrored.cam_to_world[:3, :3]) == pytest.approx(1.0)
+    # exact for points: X seen by the mirrored camera lands where P X lands in the original, flipped
+    pts = np.random.default_rng(0).normal(size=(20, 3))
+    uv_m, d_m = mirrored.project(pts)
+    uv, d = cam.project(pts * np.array([-1.0, 1.0, 1.0]))
+    assert np.allclose(uv_m[:, 0], cam.width - uv[:, 0]) and np.allclose(uv_m[:, 1], uv[:, 1])
+    assert np.allclose(d_m, d)
+    # and for the symmetric template the silhouettes are mirror images
+    a = hard_mask(car.points, car.faces, cam, cam.width, cam.height)
+    b = hard_mask(car.points, car.faces, mirrored, cam.width, cam.height)
+    assert mask_iou(a[:, ::-1], b) > 0.97
+
+
+@pytest.mark.parametrize("yaw_deg,pitch_deg", [(40.0, 12.0), (215.0, 25.0)])
+def test_search_recovers_known_pose(car, yaw_deg, pitch_deg):
+    width, height = 160, 120
+    base = guess_intrinsics(width, height)
+    pts = car.points.astype(np.float64)
+    target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    pose = Pose(math.radians(yaw_deg), math.radians(pitch_deg), 0.0, 9.0, 0.2, -0.1)
+    cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height, pose.cam_to_world(target))
+    mask = hard_mask(pts, car.faces, cam, width, height)
+    est = search_camera(car, mask, yaw_steps=12, pitch_steps=3, hypotheses=2, refine_steps=25)
+    yaw_err = abs((math.degrees(est.pose.yaw) - yaw_deg + 180.0) % 360.0 - 180.0)
+    assert yaw_err < 10.0, est.alternatives  # includes the front/back choice
+    assert abs(math.degrees(est.pose.pitch) - pitch_deg) < 7.0
+    assert len(est.alternatives) >= 2 and est.alternatives[0]["loss"] <= est.alternatives[1]["loss"]
+    fitted = hard_mask(pts * est.scale, car.faces, est.camera, width, height)
+    assert mask_iou(fitted, mask) > 0.9
+    assert (est.camera.width, est.camera.height) == (width, height)
