@@ -41,14 +41,20 @@ from lift3d.kernels.launch import parallel_launch
 NORMAL_EPS = 1.0e-20
 """Squared length below which an accumulated vertex normal counts as zero (m^4)."""
 
+_MIN_ITEMS = 4096
+"""Launches are split over CPU threads only in chunks of at least this many items."""
+
 COT_CLAMP = 1.0e3
 """Bound on each cotangent of the cotangent Laplacian (an angle of about 0.06 degrees)."""
 
 
 def _as_faces(faces, num_vertices: int) -> np.ndarray:
-    arr = faces.numpy() if isinstance(faces, wp.array) else np.asarray(faces)
-    if hasattr(faces, "detach"):  # a torch tensor
+    if isinstance(faces, wp.array):
+        arr = faces.numpy()
+    elif hasattr(faces, "detach"):  # a torch tensor, possibly on a GPU
         arr = faces.detach().cpu().numpy()
+    else:
+        arr = np.asarray(faces)
     if arr.size == 0:
         return np.zeros((0, 3), dtype=np.int32)
     if arr.ndim != 2 or arr.shape[1] != 3 or not np.issubdtype(arr.dtype, np.integer):
@@ -278,10 +284,10 @@ def vertex_normals(points: wp.array, topology: MeshTopology, threads: int | None
     device = points.device
     t = topology.on(device)
     face_vec = wp.empty(topology.num_faces, dtype=wp.vec3, device=device)
-    parallel_launch(_face_vectors, topology.num_faces, [points, t["faces"], face_vec], device, threads)
+    parallel_launch(_face_vectors, topology.num_faces, [points, t["faces"], face_vec], device, threads, min_chunk=_MIN_ITEMS)
     out = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=device)
     parallel_launch(_vertex_normals, topology.num_vertices,
-                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], out], device, threads)
+                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], out], device, threads, min_chunk=_MIN_ITEMS)
     return out
 
 
@@ -292,13 +298,13 @@ def vertex_normals_backward(points: wp.array, topology: MeshTopology, grad_norma
     device = points.device
     t = topology.on(device)
     face_vec = wp.empty(topology.num_faces, dtype=wp.vec3, device=device)
-    parallel_launch(_face_vectors, topology.num_faces, [points, t["faces"], face_vec], device, threads)
+    parallel_launch(_face_vectors, topology.num_faces, [points, t["faces"], face_vec], device, threads, min_chunk=_MIN_ITEMS)
     grad_m = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=device)
     parallel_launch(_vertex_normals_grad_m, topology.num_vertices,
-                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], grad_normals, grad_m], device, threads)
+                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], grad_normals, grad_m], device, threads, min_chunk=_MIN_ITEMS)
     out = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=device)
     parallel_launch(_vertex_normals_grad_p, topology.num_vertices,
-                    [points, t["faces"], grad_m, t["vertex_face_offsets"], t["vertex_faces"], out], device, threads)
+                    [points, t["faces"], grad_m, t["vertex_face_offsets"], t["vertex_faces"], out], device, threads, min_chunk=_MIN_ITEMS)
     return out
 
 
@@ -307,7 +313,7 @@ def edge_lengths(points: wp.array, topology: MeshTopology, threads: int | None =
     _check_points(points, topology)
     device = points.device
     out = wp.zeros(topology.num_edges, dtype=wp.float32, device=device)
-    parallel_launch(_edge_lengths, topology.num_edges, [points, topology.on(device)["edges"], out], device, threads)
+    parallel_launch(_edge_lengths, topology.num_edges, [points, topology.on(device)["edges"], out], device, threads, min_chunk=_MIN_ITEMS)
     return out
 
 
@@ -320,7 +326,7 @@ def edge_lengths_backward(points: wp.array, topology: MeshTopology, grad_lengths
     out = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=device)
     parallel_launch(_edge_lengths_grad, topology.num_vertices,
                     [points, t["edges"], grad_lengths, t["vertex_edge_offsets"], t["vertex_edges"], out],
-                    device, threads)
+                    device, threads, min_chunk=_MIN_ITEMS)
     return out
 
 

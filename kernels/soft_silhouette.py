@@ -87,6 +87,9 @@ TILE = wp.constant(8)
 D_MIN = 1.0e-6
 """Smallest soft term kept; farther edges are dropped (see the module doc)."""
 
+_MIN_ITEMS = 4096
+"""Light per-item launches (vertices, faces, edges) are split over threads only in chunks at least this long."""
+
 _CULLED = wp.constant(0)
 _DEGENERATE = wp.constant(3)
 
@@ -543,16 +546,19 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
     if nf == 0:
         return image.reshape((height, width))
     t = topology.on(device)
-    parallel_launch(_project_vertices, nv, [pts, ctx.w2c, ctx.K, ctx.cam, ctx.uvd], device, threads)
+    parallel_launch(_project_vertices, nv, [pts, ctx.w2c, ctx.K, ctx.cam, ctx.uvd], device, threads,
+                    min_chunk=_MIN_ITEMS)
     facing = wp.empty(nf, dtype=wp.int32, device=device)
     any_culled = wp.zeros(1, dtype=wp.int32, device=device)
-    parallel_launch(_classify_faces, nf, [t["faces"], ctx.uvd, facing, any_culled], device, threads)
+    parallel_launch(_classify_faces, nf, [t["faces"], ctx.uvd, facing, any_culled], device, threads,
+                    min_chunk=_MIN_ITEMS)
     one_facing = int(topology.closed_oriented and any_culled.numpy()[0] == 0)
     parallel_launch(_hard_mask, nf, [t["faces"], ctx.uvd, facing, one_facing, ctx.mask.reshape((height, width))],
-                    device, threads)
+                    device, threads, min_chunk=_MIN_ITEMS // 16)
 
     flags = wp.empty(ne, dtype=wp.int32, device=device)
-    parallel_launch(_contour_flags, ne, [t["edge_face_offsets"], t["edge_faces"], facing, flags], device, threads)
+    parallel_launch(_contour_flags, ne, [t["edge_face_offsets"], t["edge_faces"], facing, flags], device,
+                    threads, min_chunk=_MIN_ITEMS)
     slots = wp.empty(ne, dtype=wp.int32, device=device)
     wp.utils.array_scan(flags, slots, inclusive=False)
     n_contour = int(slots[ne - 1:].numpy()[0] + flags[ne - 1:].numpy()[0])
@@ -561,7 +567,8 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
 
     n_tiles = tiles_x * tiles_y
     ctx.tile_open = wp.empty(n_tiles, dtype=wp.int32, device=device)
-    parallel_launch(_open_tiles, n_tiles, [width, height, tiles_x, ctx.mask, ctx.tile_open], device, threads)
+    parallel_launch(_open_tiles, n_tiles, [width, height, tiles_x, ctx.mask, ctx.tile_open], device, threads,
+                    min_chunk=_MIN_ITEMS // (TILE * TILE))
     counts = wp.zeros(n_tiles, dtype=wp.int32, device=device)
     if n_contour > 0:
         reach = ctx.reach + 1.0  # one pixel of slack against rounding at the cut-off
@@ -614,8 +621,8 @@ def soft_silhouette_backward(context: SoftSilhouetteContext, grad_image) -> wp.a
     parallel_launch(_soft_backward_edges, n_contour,
                     [ctx.contour, t["edges"], ctx.uvd, ctx.width, ctx.height, ctx.reach + 1.0, 1.0 / ctx.sigma,
                      cut2, ctx.mask, -(-ctx.width // TILE), ctx.tile_open, ctx.prod, ctx.zeros, grad, grad_a, grad_b],
-                    device, ctx.threads)
+                    device, ctx.threads, min_chunk=_MIN_ITEMS // 64)
     parallel_launch(_vertex_grads, topology.num_vertices,
                     [t["vertex_edge_offsets"], t["vertex_edges"], grad_a, grad_b, ctx.cam, ctx.w2c, ctx.K, out],
-                    device, ctx.threads)
+                    device, ctx.threads, min_chunk=_MIN_ITEMS)
     return out

@@ -252,7 +252,9 @@ def torch_soft_silhouette_grad(points: torch.Tensor, faces: torch.Tensor, camera
 
     Forward and backward run chunk by chunk (pixels x all faces per chunk); the
     projection's gradient is accumulated and pulled back once. Returns
-    (seconds for the whole image, whether it was extrapolated from a prefix of the chunks).
+    (seconds for the whole image, whether it was extrapolated). When the budget
+    runs out first, the remaining pixels are costed at the fastest chunk's
+    time per pixel (the work per pixel is the same everywhere).
     """
     height, width = weights.shape
     w2c = torch.tensor(camera.world_to_cam, dtype=torch.float32)
@@ -270,7 +272,10 @@ def torch_soft_silhouette_grad(points: torch.Tensor, faces: torch.Tensor, camera
     w = weights.reshape(-1)
     chunk = max(1, pairs_per_chunk // max(1, len(faces)))
     done = 0
+    per_pixel = math.inf  # fastest chunk, seconds per pixel
+    setup = time.perf_counter() - t0
     while done < len(pu):
+        c0 = time.perf_counter()
         x_, y_ = pu[done:done + chunk], pv[done:done + chunk]  # (C, 1)
         d2 = None
         sides = []
@@ -289,12 +294,14 @@ def torch_soft_silhouette_grad(points: torch.Tensor, faces: torch.Tensor, camera
         coverage = 1.0 - torch.prod(1.0 - soft, dim=1)
         (coverage * w[done:done + chunk]).sum().backward()
         done += len(x_)
+        per_pixel = min(per_pixel, (time.perf_counter() - c0) / len(x_))
         if time.perf_counter() - t0 > budget_s and done < len(pu):
             break
-    fraction = done / len(pu)
+    c0 = time.perf_counter()
     torch.autograd.backward(gathered, [leaf.grad for leaf in leaves])
-    elapsed = time.perf_counter() - t0
-    return elapsed / fraction, fraction < 1.0
+    if done == len(pu):
+        return time.perf_counter() - t0, False
+    return setup + len(pu) * per_pixel + (time.perf_counter() - c0), True
 
 
 def soft_rows(peers: Peers, level: int, size: int, threads_list: list[int], repeats: int, mitsuba_spp: int,
