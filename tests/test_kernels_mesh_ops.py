@@ -220,3 +220,14 @@ def test_large_steps_round_trip_and_adjoint():
     with pytest.raises(InputError):
         LargeStepsParam(f, len(v), lam=0.0)
     assert isinstance(param.matrix, sp.csc_matrix)
+
+
+def test_threaded_launches_match_one_thread():
+    v, f = bumpy_sphere(5, seed=7)  # > 4096 vertices, so launches are split
+    t = MeshTopology(f, len(v))
+    pts = wp.array(v, dtype=wp.vec3)
+    g = wp.array(np.random.default_rng(0).standard_normal((len(v), 3)).astype(np.float32), dtype=wp.vec3)
+    results = [(vertex_normals(pts, t, threads=n).numpy(), vertex_normals_backward(pts, t, g, threads=n).numpy(),
+                 edge_lengths(pts, t, threads=n).numpy()) for n in (1, 2)]
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)

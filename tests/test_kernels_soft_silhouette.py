@@ -204,13 +204,15 @@ def test_adjoint_matches_central_differences(mesh):
 
 
 def test_threads_give_identical_results():
-    v, f = noisy_blob(2, 0.1, 3)
-    weights = np.random.default_rng(0).uniform(-1, 1, (CAMERA.height, CAMERA.width)).astype(np.float32)
+    v, f = noisy_blob(3, 0.03, 3)  # enough rows, faces and contour edges for every launch to be split
+    camera = orbit_camera(0.4, 0.3, 3.0, 0.8, 160, 128)
+    weights = np.random.default_rng(0).uniform(-1, 1, (camera.height, camera.width)).astype(np.float32)
     out = []
     for threads in (1, 2):
         ctx = SoftSilhouetteContext()
-        img = soft_silhouette(v, f, CAMERA, CAMERA.width, CAMERA.height, 1.5, context=ctx, threads=threads)
+        img = soft_silhouette(v, f, camera, camera.width, camera.height, 1.5, context=ctx, threads=threads)
         out.append((img.numpy(), soft_silhouette_backward(ctx, weights).numpy()))
+    assert ctx.contour.shape[0] > 128 and 0.0 < (out[0][0] == 1.0).mean() < 1.0
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
 
