@@ -14,6 +14,8 @@ Shapes and units: ``points`` (V, 3) float32 world metres; ``faces`` /
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import warp as wp
@@ -31,6 +33,11 @@ def _warp_device(t: torch.Tensor) -> wp.Device:
     return wp.device_from_torch(t.device)
 
 
+def _torch_stream(t: torch.Tensor) -> contextlib.AbstractContextManager:
+    """On CUDA, run Warp launches on torch's current stream so both see each other's writes in order."""
+    return wp.ScopedStream(wp.stream_from_torch(t.device)) if t.is_cuda else contextlib.nullcontext()
+
+
 class Interpolate(torch.autograd.Function):
     """``Interpolate.apply(attr, points, raster, attr_faces=None) -> (H, W, C)``.
 
@@ -44,7 +51,8 @@ class Interpolate(torch.autograd.Function):
     def forward(ctx, attr: torch.Tensor, points: torch.Tensor, raster: RasterResult, attr_faces=None) -> torch.Tensor:
         values = _f32(attr if attr.dim() == 2 else attr[:, None])
         out = torch.empty((raster.height, raster.width, values.shape[1]), dtype=torch.float32, device=attr.device)
-        interpolate(wp.from_torch(values), raster, attr_faces, out=wp.from_torch(out))
+        with _torch_stream(values):
+            interpolate(wp.from_torch(values), raster, attr_faces, out=wp.from_torch(out))
         ctx.raster, ctx.attr_faces, ctx.attr_shape = raster, attr_faces, attr.shape
         ctx.save_for_backward(values)
         return out if attr.dim() == 2 else out[..., 0]
@@ -56,9 +64,10 @@ class Interpolate(torch.autograd.Function):
         g = _f32(grad_out if grad_out.dim() == 3 else grad_out[..., None])
         grad_attr = torch.zeros_like(values)
         grad_points = torch.zeros((raster.points.shape[0], 3), dtype=torch.float32, device=values.device)
-        interpolate_grad(wp.from_torch(values), raster, wp.from_torch(g), ctx.attr_faces,
-                         want_points=ctx.needs_input_grad[1], grad_attr=wp.from_torch(grad_attr),
-                         grad_points=wp.from_torch(grad_points, dtype=wp.vec3))
+        with _torch_stream(values):
+            interpolate_grad(wp.from_torch(values), raster, wp.from_torch(g), ctx.attr_faces,
+                             want_points=ctx.needs_input_grad[1], grad_attr=wp.from_torch(grad_attr),
+                             grad_points=wp.from_torch(grad_points, dtype=wp.vec3))
         return grad_attr.reshape(ctx.attr_shape), grad_points, None, None
 
 
@@ -73,9 +82,9 @@ class SampleTexture(torch.autograd.Function):
         tex = _f32(texture)
         coords = _f32(st)
         out = torch.empty((*coords.shape[:-1], tex.shape[2]), dtype=torch.float32, device=texture.device)
-        device = _warp_device(texture)
-        sample(wp.from_torch(tex), wp.from_torch(coords.reshape(-1, 2), dtype=wp.vec2), mode, device,
-               out=wp.from_torch(out.reshape(-1, tex.shape[2])))
+        with _torch_stream(tex):
+            sample(wp.from_torch(tex), wp.from_torch(coords.reshape(-1, 2), dtype=wp.vec2), mode, _warp_device(tex),
+                   out=wp.from_torch(out.reshape(-1, tex.shape[2])))
         ctx.mode = mode
         ctx.save_for_backward(tex, coords)
         return out
@@ -86,19 +95,22 @@ class SampleTexture(torch.autograd.Function):
         grad_tex = torch.zeros_like(tex)
         grad_st = torch.empty_like(coords)
         g = _f32(grad_out).reshape(-1, tex.shape[2])
-        sample_grad(wp.from_torch(tex), wp.from_torch(coords.reshape(-1, 2), dtype=wp.vec2), wp.from_torch(g),
-                    ctx.mode, _warp_device(tex), grad_texture=wp.from_torch(grad_tex),
-                    grad_st=wp.from_torch(grad_st.reshape(-1, 2), dtype=wp.vec2))
+        with _torch_stream(tex):
+            sample_grad(wp.from_torch(tex), wp.from_torch(coords.reshape(-1, 2), dtype=wp.vec2), wp.from_torch(g),
+                        ctx.mode, _warp_device(tex), grad_texture=wp.from_torch(grad_tex),
+                        grad_st=wp.from_torch(grad_st.reshape(-1, 2), dtype=wp.vec2))
         return grad_tex, grad_st, None
 
 
 def rasterize_torch(points: torch.Tensor, faces, camera, width: int, height: int, cull_backfaces: bool = False,
                     out: RasterResult | None = None) -> RasterResult:
     """:func:`lift3d.kernels.raster.rasterize` of a (V, 3) tensor, on the tensor's device (no gradient)."""
-    pts = wp.from_torch(_f32(points), dtype=wp.vec3)
+    values = _f32(points)
+    pts = wp.from_torch(values, dtype=wp.vec3)
     if isinstance(faces, torch.Tensor):
         faces = faces.detach().cpu().numpy()
-    return rasterize(pts, faces, camera, width, height, cull_backfaces, device=pts.device, out=out)
+    with _torch_stream(values):
+        return rasterize(pts, faces, camera, width, height, cull_backfaces, device=pts.device, out=out)
 
 
 def render_textured(points: torch.Tensor, faces, uv: torch.Tensor, uv_faces, texture: torch.Tensor, camera,
