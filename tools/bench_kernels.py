@@ -443,8 +443,8 @@ def write_results(table: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a subset: 256^2 and 512^2 on the 1.3k / 20k meshes, "
-                        "the current thread count only, fewer repeats; prints, writes nothing")
+    parser.add_argument("--quick", action="store_true", help="a subset: 1.3k tris at 256^2 and 20k tris at 512^2, "
+                        "the last of --threads only, fewer repeats; prints, writes nothing")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats after the warm-up (min is reported)")
     parser.add_argument("--threads", default="1,2", help="comma-separated CPU thread counts")
     parser.add_argument("--mitsuba-spp", type=int, default=1, help="samples per pixel of the Mitsuba projective render")
