@@ -1,6 +1,7 @@
 """torch glue for the geometry kernels: autograd Functions, Laplacians, large-steps parametrization.
 
-Tensors cross into Warp without copies (``wp.from_torch`` / ``wp.to_torch``):
+Tensors cross into Warp without copies (``wp.from_torch`` / ``wp.to_torch``), and on
+CUDA the kernels run on torch's current stream:
 ``points`` is a ``(V, 3)`` float32 tensor (world metres) on the CPU or a CUDA
 device, ``faces`` an ``(F, 3)`` integer tensor or array. Every backward is the
 hand-written adjoint of :mod:`lift3d.kernels.soft_silhouette` or
@@ -16,6 +17,8 @@ the adjoint of the solve is the same solve.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,6 +45,13 @@ def _points_to_warp(points: torch.Tensor) -> wp.array:
     return wp.from_torch(points.detach().to(torch.float32).contiguous(), dtype=wp.vec3)
 
 
+def _on_torch_stream(tensor: torch.Tensor):
+    """Run Warp launches on torch's current CUDA stream for ``tensor``'s device (nothing to do on the CPU)."""
+    if tensor.is_cuda:
+        return wp.ScopedStream(wp.stream_from_torch(tensor.device))
+    return contextlib.nullcontext()
+
+
 def _topology(faces, num_vertices: int) -> MeshTopology:
     return faces if isinstance(faces, MeshTopology) else cached_topology(faces, num_vertices)
 
@@ -58,8 +68,9 @@ class SoftSilhouette(torch.autograd.Function):
         pts = _points_to_warp(points)
         topology = _topology(faces, points.shape[0])
         state = SoftSilhouetteContext()
-        image = soft_silhouette(pts, None, camera, width, height, sigma, topology=topology, context=state,
-                                device=pts.device, threads=threads)
+        with _on_torch_stream(points):
+            image = soft_silhouette(pts, None, camera, width, height, sigma, topology=topology, context=state,
+                                    device=pts.device, threads=threads)
         ctx.state = state
         ctx.dtype = points.dtype
         return wp.to_torch(image)
@@ -67,7 +78,8 @@ class SoftSilhouette(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_image: torch.Tensor):
         grad = wp.from_torch(grad_image.detach().to(torch.float32).contiguous())
-        grad_points = wp.to_torch(soft_silhouette_backward(ctx.state, grad)).to(ctx.dtype)
+        with _on_torch_stream(grad_image):
+            grad_points = wp.to_torch(soft_silhouette_backward(ctx.state, grad)).to(ctx.dtype)
         return grad_points, None, None, None, None, None, None
 
 
@@ -76,13 +88,15 @@ class _VertexNormals(torch.autograd.Function):
     def forward(ctx, points: torch.Tensor, topology: MeshTopology) -> torch.Tensor:
         ctx.topology = topology
         ctx.save_for_backward(points)
-        return wp.to_torch(_vertex_normals(_points_to_warp(points), topology))
+        with _on_torch_stream(points):
+            return wp.to_torch(_vertex_normals(_points_to_warp(points), topology))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (points,) = ctx.saved_tensors
         g = wp.from_torch(grad.detach().to(torch.float32).contiguous(), dtype=wp.vec3)
-        grad_points = wp.to_torch(vertex_normals_backward(_points_to_warp(points), ctx.topology, g))
+        with _on_torch_stream(points):
+            grad_points = wp.to_torch(vertex_normals_backward(_points_to_warp(points), ctx.topology, g))
         return grad_points.to(points.dtype), None
 
 
@@ -91,13 +105,15 @@ class _EdgeLengths(torch.autograd.Function):
     def forward(ctx, points: torch.Tensor, topology: MeshTopology) -> torch.Tensor:
         ctx.topology = topology
         ctx.save_for_backward(points)
-        return wp.to_torch(_edge_lengths(_points_to_warp(points), topology))
+        with _on_torch_stream(points):
+            return wp.to_torch(_edge_lengths(_points_to_warp(points), topology))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (points,) = ctx.saved_tensors
         g = wp.from_torch(grad.detach().to(torch.float32).contiguous())
-        grad_points = wp.to_torch(edge_lengths_backward(_points_to_warp(points), ctx.topology, g))
+        with _on_torch_stream(points):
+            grad_points = wp.to_torch(edge_lengths_backward(_points_to_warp(points), ctx.topology, g))
         return grad_points.to(points.dtype), None
 
 
