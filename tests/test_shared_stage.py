@@ -16,6 +16,7 @@ from pxr import Sdf, Usd, UsdGeom
 
 from lift3d.cli import main
 from lift3d.errors import InputError
+from lift3d.usd.checker import check_asset
 from lift3d.usd.shared_stage import RECONSTRUCTIONS, SharedStage, init_shared_stage, writer_name
 from stage_writer_proc import make_tiny_asset
 
@@ -90,6 +91,8 @@ def test_add_references_asset_with_provenance_and_is_idempotent(tmp_path):
     assert e.time.endswith("Z") and e.time[:4].isdigit()
     stage = _fresh_stage(root)
     assert stage.GetPrimAtPath(prim + "/mesh").IsA(UsdGeom.Mesh)
+    # What usdchecker / the USD validators check, for the composed root and a writer layer alone.
+    assert check_asset(root) == [] and check_asset(alice.writer_layer) == []
 
     # A different asset content under the same name gets a different prim.
     asset2 = make_tiny_asset(tmp_path / "assets2", "car", 2)
