@@ -18,6 +18,6 @@ def pytest_configure(config):
     try:
         import warp as wp
 
-        wp.config.quiet = True
+        wp.config.log_level = wp.LOG_WARNING
     except ImportError:  # pragma: no cover - warp is a hard dependency
         pass
