@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -550,6 +551,18 @@ def write_quality(path: Path, records: list[dict[str, Any]], preset: str, note: 
     write_text_atomic(path, text)
 
 
+def source_version() -> str:
+    """`` at commit abc1234`` (plus ``with local changes``) when run from a git checkout, else ``""``."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f" at commit {head}" + (" with local changes" if dirty else "")
+
+
 def _cases(modes: list[str]) -> list[tuple[str, list[str], bool]]:
     cases: list[tuple[str, list[str], bool]] = []
     if "single" in modes:
@@ -622,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
                     write_text_atomic(args.out, json.dumps(jsonable(records), indent=1, allow_nan=False))
     note = (f"{len(assets)} assets, modes {', '.join(modes)}; produced by "
             f"`python tools/evaluate.py --preset {args.preset} --modes {','.join(modes)}"
-            f"{' --generic' if args.generic else ''}`.")
+            f"{' --generic' if args.generic else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+            f"{source_version()}, CPU only.")
     write_quality(args.quality, records, args.preset, note, foreground_scores(args.data, assets),
                   photo_foreground_scores(args.data))
     print(format_table(records))
