@@ -17,7 +17,7 @@ photo's object mask:
    IoU at 64 x 64 pixels of a square crop around the object.
 3. Refinement: the best ``hypotheses`` poses **and each one turned by 180
    degrees** (the front/back ambiguity of a silhouette) are refined by Adam
-   through the soft silhouette (the silhouette loss) over yaw, pitch, roll,
+   through the soft silhouette (the silhouette loss) over yaw, pitch,
    distance, lateral offsets and the template's width and height scale
    (the length stays at the category's real-world length, which fixes the
    distance/size ambiguity of a single photo). The lowest loss wins; every
@@ -43,18 +43,26 @@ from .silhouette import hard_mask, mask_iou, silhouette_loss, soft_silhouette_to
 DEFAULT_FOV_X_DEG = 45.0
 """Horizontal field of view guessed for a photo without camera, degrees."""
 PITCH_RANGE_DEG = (0.0, 45.0)
+PITCH_PRIOR_DEG = 8.0
+PITCH_PRIOR_WEIGHT = 0.2
+"""Weak prior on the camera's elevation (degrees; weight per radian^2): photos of cars are mostly taken
+from eye height a few metres away, i.e. a few degrees above the horizon."""
+REAR_VIEW_PENALTY = 0.03
+"""Relative loss handicap of hypotheses that see the car from behind (|yaw| > 90 degrees): photos of
+cars show their front far more often than their back, so a near tie goes to the front view."""
 SEARCH_SIZE = 64
 """Working resolution (pixels, square crop) of the grid search and the refinement."""
 
 
 @dataclass
 class Hypothesis:
-    """A refined camera hypothesis: its pose, template scale (sx, sy, sz) and final loss."""
+    """A refined camera hypothesis: pose, overall template scale (sx, sy, sz), final loss, shaped points (V, 3)."""
 
     pose: Pose
     scale: np.ndarray
     loss: float
     grid_iou: float
+    points: np.ndarray | None = None
 
     def summary(self) -> dict[str, float]:
         """Yaw/pitch in degrees and the loss (for reports and provenance)."""
@@ -70,8 +78,9 @@ class CameraEstimate:
     Attributes:
         camera: the estimated camera for the ORIGINAL image (its pixels and size).
         pose: the chosen pose about ``target``.
-        target: (3,) object point the pose orbits (the scaled template's box centre), metres.
-        scale: (3,) anisotropic scale applied to the template (x = width, y = height, z = length = 1).
+        target: (3,) object point the pose orbits (the template's box centre), metres.
+        scale: (3,) overall scale of ``points`` relative to the template (z = length = 1).
+        points: (V, 3) the template with the width/height profile found with the camera (canonical frame).
         loss: final the silhouette loss of the chosen hypothesis.
         alternatives: every refined hypothesis (chosen first), as summaries.
     """
@@ -80,6 +89,7 @@ class CameraEstimate:
     pose: Pose
     target: np.ndarray
     scale: np.ndarray
+    points: np.ndarray
     loss: float
     alternatives: list[dict[str, float]] = field(default_factory=list)
 
@@ -138,31 +148,60 @@ def object_to_camera(points: torch.Tensor, pose_params: dict[str, torch.Tensor],
     return (points - target) @ rot - offset
 
 
+PROFILE_KNOTS = 5
+"""Knots (along the length) of the width and height profile refined with the camera."""
+
+
+def profile_weights(z: np.ndarray, knots: int = PROFILE_KNOTS) -> np.ndarray:
+    """(V, knots) linear-interpolation (hat function) weights of positions ``z`` (V,) between ``knots``
+    evenly spaced knots spanning ``z``'s range."""
+    t = (z - z.min()) / max(float(np.ptp(z)), 1e-9) * (knots - 1)
+    i = np.clip(np.floor(t).astype(np.int64), 0, knots - 2)
+    f = t - i
+    w = np.zeros((len(z), knots))
+    w[np.arange(len(z)), i] = 1.0 - f
+    w[np.arange(len(z)), i + 1] = f
+    return w
+
+
 def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, mask: np.ndarray, pose: Pose,
            steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None]) -> Hypothesis:
-    """Refine ``pose`` and the template's width/height scale by Adam on the silhouette loss (working crop)."""
+    """Refine ``pose`` and the template's width/height profile by Adam on the silhouette loss (working crop).
+
+    The profile: x and y (about the symmetry plane and the ground) are scaled by
+    ``exp`` of a piecewise-linear function of z with :data:`PROFILE_KNOTS` knots
+    (so a van, a pickup or a sports car can be told apart from a sedan while the
+    camera is refined); the length stays fixed. Magnitude and roughness of the
+    log-scales are weakly penalised.
+    """
     box = square_box(mask)
     cam = identity_camera(crop_camera(base, box, SEARCH_SIZE))
-    target_img = torch.from_numpy(soft_target(mask, box, SEARCH_SIZE, sigma))
+    target_img = torch.from_numpy(soft_target(mask, box, SEARCH_SIZE, sigma)).to(torch.float64)
     pts = torch.from_numpy(template_points.astype(np.float64))
+    weights = torch.from_numpy(profile_weights(template_points[:, 2]))
     centre = 0.5 * (pts.min(dim=0).values + pts.max(dim=0).values)
     params = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in
               dict(yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll, log_distance=math.log(pose.distance),
                    tx=pose.tx, ty=pose.ty).items()}
-    log_scale = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    log_profile = torch.zeros((PROFILE_KNOTS, 2), dtype=torch.float64, requires_grad=True)
     d = pose.distance
     opt = torch.optim.Adam([
-        {"params": [params["yaw"], params["pitch"], params["roll"]], "lr": 0.02},
+        {"params": [params["yaw"], params["pitch"]], "lr": 0.02},
         {"params": [params["log_distance"]], "lr": 0.01},
         {"params": [params["tx"], params["ty"]], "lr": 0.004 * d},
-        {"params": [log_scale], "lr": 0.02},
+        {"params": [log_profile], "lr": 0.02},
     ])
 
+    def shaped() -> torch.Tensor:
+        factors = torch.exp(weights @ log_profile)
+        return torch.cat([pts[:, :2] * factors, pts[:, 2:]], dim=1)
+
     def loss_fn() -> torch.Tensor:
-        scale = torch.cat([torch.exp(log_scale), torch.ones(1, dtype=torch.float64)])
-        cam_pts = object_to_camera(pts * scale, params, centre * scale)
+        cam_pts = object_to_camera(shaped(), params, centre)
         pred = soft_silhouette_torch(cam_pts, topology, cam, SEARCH_SIZE, SEARCH_SIZE, sigma)
-        return silhouette_loss(pred.to(torch.float64), target_img.to(torch.float64)) + 0.02 * (log_scale ** 2).sum()
+        prior = 0.02 * (log_profile ** 2).sum() + 0.2 * (torch.diff(log_profile, dim=0) ** 2).sum()
+        prior = prior + PITCH_PRIOR_WEIGHT * (params["pitch"] - math.radians(PITCH_PRIOR_DEG)) ** 2
+        return silhouette_loss(pred.to(torch.float64), target_img) + prior
 
     for _ in range(steps):
         check()
@@ -171,15 +210,16 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
         loss.backward()
         opt.step()
         with torch.no_grad():
-            params["pitch"].clamp_(math.radians(-10.0), math.radians(80.0))
-            log_scale.clamp_(math.log(0.6), math.log(1.6))
+            params["pitch"].clamp_(math.radians(PITCH_RANGE_DEG[0] - 5.0), math.radians(PITCH_RANGE_DEG[1] + 5.0))
+            log_profile.clamp_(math.log(0.6), math.log(1.7))
         tick()
     with torch.no_grad():
         final = float(loss_fn())
+        points = shaped().numpy()
     v = {k: float(p.detach()) for k, p in params.items()}
-    scale = np.array([math.exp(float(log_scale[0].detach())), math.exp(float(log_scale[1].detach())), 1.0])
     refined = Pose(v["yaw"], v["pitch"], v["roll"], math.exp(v["log_distance"]), v["tx"], v["ty"])
-    return Hypothesis(refined, scale, final, 0.0)
+    scale = np.ptp(points, axis=0) / np.maximum(np.ptp(template_points, axis=0), 1e-9)
+    return Hypothesis(refined, scale, final, 0.0, points)
 
 
 def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_steps: int, hypotheses: int,
@@ -233,12 +273,11 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
         hyp = refine(points, topology, base, mask, pose, refine_steps, sigma, check, tick)
         hyp.grid_iou = iou
         results.append(hyp)
-    results.sort(key=lambda h: h.loss)
+    results.sort(key=lambda h: h.loss * (1.0 + REAR_VIEW_PENALTY * (math.cos(h.pose.yaw) < 0.0)))
     best = results[0]
-    scaled_target = target * best.scale
-    camera = Camera(base.fx, base.fy, base.cx, base.cy, width, height, best.pose.cam_to_world(scaled_target),
-                    "estimated")
-    return CameraEstimate(camera, best.pose, scaled_target, best.scale, best.loss, [h.summary() for h in results])
+    camera = Camera(base.fx, base.fy, base.cx, base.cy, width, height, best.pose.cam_to_world(target), "estimated")
+    return CameraEstimate(camera, best.pose, target, best.scale, best.points, best.loss,
+                          [h.summary() for h in results])
 
 
 def _angle_close(a: Pose, b: Pose, tol_deg: float = 20.0) -> bool:

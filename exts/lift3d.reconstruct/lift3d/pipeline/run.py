@@ -195,14 +195,13 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
             est = search_camera(template, masks[0], preset.camera_yaw_steps, preset.camera_pitch_steps,
                                 preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
                                 progress=report, check=steps.check)
-            cameras, scale = [est.camera], est.scale
+            cameras, scale, start = [est.camera], est.scale, est.points.astype(np.float64)
             camera_info = {"yaw_deg": math.degrees(est.pose.yaw) % 360.0, "pitch_deg": math.degrees(est.pose.pitch),
                            "fov_x_deg": DEFAULT_FOV_X_DEG, "loss": est.loss, "alternatives": est.alternatives}
         else:
             cam, scale = generic_camera(template, masks[0])
-            cameras = [cam]
+            cameras, start = [cam], template.points.astype(np.float64) * scale
             camera_info = {"yaw_deg": 0.0, "pitch_deg": GENERIC_PITCH_DEG, "fov_x_deg": DEFAULT_FOV_X_DEG}
-        start = template.points.astype(np.float64) * scale
         transform = ObjectTransform()
         symmetry_plane = (1.0, 0.0, 0.0, 0.0) if template.symmetric else None
     else:
@@ -227,6 +226,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
         calibrated = cameras_given is not None
         fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
                         fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
+                        keep_length=not calibrated,
                         progress=report, check=steps.check)
         points = fit.points.astype(np.float64)
         transform = fit.transform

@@ -94,8 +94,10 @@ class _ShapeModel(torch.nn.Module):
     """The parametrised mesh of the module docstring."""
 
     def __init__(self, template: Template, start: np.ndarray, transform: ObjectTransform, fit_pose: bool,
-                 fit_scale: tuple[bool, bool, bool], wheel_scale: np.ndarray | None) -> None:
+                 fit_scale: tuple[bool, bool, bool], wheel_scale: np.ndarray | None, keep_length: bool) -> None:
         super().__init__()
+        self.keep_length = keep_length
+        self.length = float(np.ptp(start[:, 2]))
         n = len(start)
         self.template = template
         self.x0 = torch.from_numpy(start.astype(np.float64))
@@ -119,6 +121,11 @@ class _ShapeModel(torch.nn.Module):
             x = 0.5 * (x + x[self.mirror] * torch.tensor([-1.0, 1.0, 1.0], dtype=x.dtype))
         if self.wheels is not None:
             x = x.index_copy(0, self.wheel_idx, self.wheels().reshape(-1, 3))
+        if self.keep_length:
+            z = x[:, 2]
+            lo, hi = z.min(), z.max()
+            mid = 0.5 * (lo + hi)
+            x = torch.cat([x[:, :2], ((z - mid) * (self.length / (hi - lo)) + mid)[:, None]], dim=1)
         return x
 
     def scale(self) -> torch.Tensor:
@@ -137,7 +144,7 @@ class _ShapeModel(torch.nn.Module):
 def fit_shape(template: Template, views: list[FitView], start: np.ndarray, transform: ObjectTransform,
               levels: list[int], steps: list[int], sigma: float, *, fit_pose: bool = False,
               fit_scale: tuple[bool, bool, bool] = (True, True, False), wheel_scale: np.ndarray | None = None,
-              deform: bool = True, progress: Callable[[float], None] | None = None,
+              deform: bool = True, keep_length: bool = False, progress: Callable[[float], None] | None = None,
               check: Callable[[], None] | None = None) -> FitResult:
     """Fit the template's shape to the views' masks (see the module docstring).
 
@@ -152,11 +159,14 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
         fit_scale: which axes of ``transform.scale`` are optimised.
         wheel_scale: (3,) scale of ``start`` relative to the template (sizes the initial wheels).
         deform: optimise the shape (vertices and wheels); ``False`` fits only the global transform.
+        keep_length: keep the object's extent along Z (its length) at ``start``'s (a single photo
+            cannot tell size from distance, so the category's real-world length is kept).
         progress: called with the fraction of this stage done; check: called every step, raises to cancel.
     """
     check = check or (lambda: None)
     report = progress or (lambda f: None)
-    model = _ShapeModel(template, np.asarray(start, dtype=np.float64), transform, fit_pose, fit_scale, wheel_scale)
+    model = _ShapeModel(template, np.asarray(start, dtype=np.float64), transform, fit_pose, fit_scale, wheel_scale,
+                        keep_length)
     extent = float(np.linalg.norm(np.ptp(start, axis=0)))
     topology = MeshTopology(template.faces, len(start))
     lap = laplacian(model.x0.to(torch.float32), topology, "uniform").to(torch.float64)
