@@ -23,6 +23,7 @@ import importlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -53,6 +54,7 @@ _started: Any = None
 def _init_worker(threads: int, preload: tuple[str, ...], started: Any) -> None:
     """Process-pool initializer: quiet stdout, capped threads, heavy modules loaded before the first task.
 
+    Ctrl-C ends the worker at once instead of letting it start queued tasks.
     The worker's stdout (fd 1) is pointed at stderr, so library chatter never
     mixes with the driver's ``--json`` output. OpenMP/BLAS threads are capped
     (unless the user set them) before torch is imported. Modules in
@@ -61,6 +63,7 @@ def _init_worker(threads: int, preload: tuple[str, ...], started: Any) -> None:
     """
     global _started
     _started = started
+    signal.signal(signal.SIGINT, _exit_on_interrupt)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     for var in _THREAD_VARS:
@@ -72,6 +75,11 @@ def _init_worker(threads: int, preload: tuple[str, ...], started: Any) -> None:
             continue
     if "warp" in sys.modules:
         sys.modules["warp"].config.quiet = True
+
+
+def _exit_on_interrupt(signum: int, frame: Any) -> None:
+    """A worker stops at once on Ctrl-C (the driver, interrupted too, writes nothing more)."""
+    os._exit(128 + signum)
 
 
 def _tracked(fn: Callable[[T], R], index: int, task: T) -> R:
@@ -99,7 +107,7 @@ class LocalEngine:
         self._queue: Any = None
 
     def _open_pool(self, workers: int) -> ProcessPoolExecutor:
-        self.close()
+        self._finish()
         self._queue = self._ctx.SimpleQueue()
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=self._ctx, initializer=_init_worker,
                                          initargs=(self.threads, self.preload, self._queue))
@@ -151,11 +159,20 @@ class LocalEngine:
                 result = on_crash(tasks[i], crash_reason)
                 alone = None
             yield tasks[i], result
-        self.close()
+        self._finish()
+
+    def _finish(self) -> None:
+        """Shut the pool down once its work is done (or it broke)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def close(self) -> None:
-        """Stop the pool, cancelling tasks that have not started."""
+        """Stop at once: cancel tasks not started and terminate workers still running one (after an interrupt)."""
         if self._pool is not None:
+            processes = getattr(self._pool, "_processes", None) or {}
+            for process in list(processes.values()):
+                process.terminate()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
