@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -233,8 +237,49 @@ def test_batch_end_to_end_with_failures_and_resume(tmp_path, tiny_settings, caps
     assert sorted(p.name for p in (stage.parent / "assets").iterdir()) == assets_before
     assert _tree_digest(stage.parent) == before, "a re-run must leave the stage and assets untouched"
 
+    # Assets that exist without their manifest lines (a run killed in between) are adopted, not redone.
+    (stage.parent / "batch_manifest.jsonl").unlink()
+    assert main(args) == 1
+    third = json.loads(capsys.readouterr().out)
+    adopted = [r for r in third["records"] if r["status"] == "skipped"]
+    assert len(adopted) == 2 and all("already present" in r["reason"] for r in adopted)
+    assert _tree_digest(stage.parent) == before
+
     # The human summary names every failure with its reason.
     assert main(args[:-1]) == 1
     text = capsys.readouterr().out
     assert "4 images: 0 ok, 2 failed, 2 skipped; 1 other files ignored" in text
     assert "failed: " in text and "flat.jpg" in text
+
+
+def test_interrupted_batch_resumes(tmp_path, tiny_settings):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        car_blob(folder / f"car{i}.png", 10 + i)
+    stage = tmp_path / "shared.usda"
+    manifest = tmp_path / "batch_manifest.jsonl"
+    cmd = [sys.executable, "-m", "lift3d.cli", "batch", str(folder), "--stage", str(stage), "--workers", "1",
+           "--writer", "tester", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        if manifest.exists() and manifest.read_text().count("\n") >= 1:
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the driver and its workers
+            break
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (130, 0), err.decode()[-2000:]
+    done_first = manifest.read_text().count("\n")
+    assert done_first >= 1
+
+    result = subprocess.run(cmd, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["ok"] + summary["skipped"] == 4 and summary["failed"] == 0
+    assert summary["skipped"] >= done_first
+    from lift3d.usd.shared_stage import SharedStage
+
+    entries = SharedStage(stage, create=False).list()
+    assert sorted(e.source for e in entries) == [f"images/car{i}.png" for i in range(4)], "no image twice, none lost"
+    assert len(list((tmp_path / "assets").iterdir())) == 4
