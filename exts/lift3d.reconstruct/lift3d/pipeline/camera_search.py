@@ -63,10 +63,11 @@ class Hypothesis:
     loss: float
     grid_iou: float
     points: np.ndarray | None = None
+    shape: str = ""
 
-    def summary(self) -> dict[str, float]:
-        """Yaw/pitch in degrees and the loss (for reports and provenance)."""
-        return {"yaw_deg": round(math.degrees(self.pose.yaw) % 360.0, 2),
+    def summary(self) -> dict[str, float | str]:
+        """Body shape, yaw/pitch in degrees and the loss (for reports and provenance)."""
+        return {"shape": self.shape, "yaw_deg": round(math.degrees(self.pose.yaw) % 360.0, 2),
                 "pitch_deg": round(math.degrees(self.pose.pitch), 2), "loss": round(self.loss, 5),
                 "grid_iou": round(self.grid_iou, 4)}
 
@@ -78,10 +79,11 @@ class CameraEstimate:
     Attributes:
         camera: the estimated camera for the ORIGINAL image (its pixels and size).
         pose: the chosen pose about ``target``.
-        target: (3,) object point the pose orbits (the template's box centre), metres.
+        target: (3,) object point the pose orbits (the chosen shape's box centre), metres.
         scale: (3,) overall scale of ``points`` relative to the template (z = length = 1).
-        points: (V, 3) the template with the width/height profile found with the camera (canonical frame).
-        loss: final the silhouette loss of the chosen hypothesis.
+        points: (V, 3) the chosen body shape with the width and height found with the camera (canonical frame).
+        loss: final silhouette loss of the chosen hypothesis.
+        shape: name of the chosen body shape.
         alternatives: every refined hypothesis (chosen first), as summaries.
     """
 
@@ -91,7 +93,8 @@ class CameraEstimate:
     scale: np.ndarray
     points: np.ndarray
     loss: float
-    alternatives: list[dict[str, float]] = field(default_factory=list)
+    shape: str
+    alternatives: list[dict[str, float | str]] = field(default_factory=list)
 
 
 def guess_intrinsics(width: int, height: int, fov_x_deg: float = DEFAULT_FOV_X_DEG) -> Camera:
@@ -148,59 +151,40 @@ def object_to_camera(points: torch.Tensor, pose_params: dict[str, torch.Tensor],
     return (points - target) @ rot - offset
 
 
-PROFILE_KNOTS = 5
-"""Knots (along the length) of the width and height profile refined with the camera."""
-
-
-def profile_weights(z: np.ndarray, knots: int = PROFILE_KNOTS) -> np.ndarray:
-    """(V, knots) linear-interpolation (hat function) weights of positions ``z`` (V,) between ``knots``
-    evenly spaced knots spanning ``z``'s range."""
-    t = (z - z.min()) / max(float(np.ptp(z)), 1e-9) * (knots - 1)
-    i = np.clip(np.floor(t).astype(np.int64), 0, knots - 2)
-    f = t - i
-    w = np.zeros((len(z), knots))
-    w[np.arange(len(z)), i] = 1.0 - f
-    w[np.arange(len(z)), i + 1] = f
-    return w
-
-
 def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, mask: np.ndarray, pose: Pose,
            steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None]) -> Hypothesis:
-    """Refine ``pose`` and the template's width/height profile by Adam on the silhouette loss (working crop).
+    """Refine ``pose`` and the template's width and height by Adam on the silhouette loss (working crop).
 
-    The profile: x and y (about the symmetry plane and the ground) are scaled by
-    ``exp`` of a piecewise-linear function of z with :data:`PROFILE_KNOTS` knots
-    (so a van, a pickup or a sports car can be told apart from a sedan while the
-    camera is refined); the length stays fixed. Magnitude and roughness of the
-    log-scales are weakly penalised.
+    x and y (about the symmetry plane and the ground) are scaled; the length stays
+    fixed. Only these two global factors: a free profile along the length would
+    also absorb the perspective foreshortening between the near and the far end
+    of the car, which is the photo's best cue to the distance (hence the size).
+    The log-scales are weakly pulled towards the template's proportions.
     """
     box = square_box(mask)
     cam = identity_camera(crop_camera(base, box, SEARCH_SIZE))
     target_img = torch.from_numpy(soft_target(mask, box, SEARCH_SIZE, sigma)).to(torch.float64)
     pts = torch.from_numpy(template_points.astype(np.float64))
-    weights = torch.from_numpy(profile_weights(template_points[:, 2]))
     centre = 0.5 * (pts.min(dim=0).values + pts.max(dim=0).values)
     params = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in
               dict(yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll, log_distance=math.log(pose.distance),
                    tx=pose.tx, ty=pose.ty).items()}
-    log_profile = torch.zeros((PROFILE_KNOTS, 2), dtype=torch.float64, requires_grad=True)
+    log_scale = torch.zeros(2, dtype=torch.float64, requires_grad=True)
     d = pose.distance
     opt = torch.optim.Adam([
         {"params": [params["yaw"], params["pitch"]], "lr": 0.02},
         {"params": [params["log_distance"]], "lr": 0.01},
         {"params": [params["tx"], params["ty"]], "lr": 0.004 * d},
-        {"params": [log_profile], "lr": 0.02},
+        {"params": [log_scale], "lr": 0.02},
     ])
 
     def shaped() -> torch.Tensor:
-        factors = torch.exp(weights @ log_profile)
-        return torch.cat([pts[:, :2] * factors, pts[:, 2:]], dim=1)
+        return torch.cat([pts[:, :2] * torch.exp(log_scale), pts[:, 2:]], dim=1)
 
     def loss_fn() -> torch.Tensor:
         cam_pts = object_to_camera(shaped(), params, centre)
         pred = soft_silhouette_torch(cam_pts, topology, cam, SEARCH_SIZE, SEARCH_SIZE, sigma)
-        prior = 0.02 * (log_profile ** 2).sum() + 0.2 * (torch.diff(log_profile, dim=0) ** 2).sum()
-        prior = prior + PITCH_PRIOR_WEIGHT * (params["pitch"] - math.radians(PITCH_PRIOR_DEG)) ** 2
+        prior = 0.02 * (log_scale ** 2).sum() + PITCH_PRIOR_WEIGHT * (params["pitch"] - math.radians(PITCH_PRIOR_DEG)) ** 2
         return silhouette_loss(pred.to(torch.float64), target_img) + prior
 
     for _ in range(steps):
@@ -211,7 +195,7 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
         opt.step()
         with torch.no_grad():
             params["pitch"].clamp_(math.radians(PITCH_RANGE_DEG[0] - 5.0), math.radians(PITCH_RANGE_DEG[1] + 5.0))
-            log_profile.clamp_(math.log(0.6), math.log(1.7))
+            log_scale.clamp_(math.log(0.6), math.log(1.7))
         tick()
     with torch.no_grad():
         final = float(loss_fn())
@@ -224,7 +208,7 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
 
 def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_steps: int, hypotheses: int,
                   refine_steps: int, sigma: float = 1.0, fov_x_deg: float = DEFAULT_FOV_X_DEG,
-                  progress: Callable[[float], None] | None = None,
+                  shapes: dict[str, np.ndarray] | None = None, progress: Callable[[float], None] | None = None,
                   check: Callable[[], None] | None = None) -> CameraEstimate:
     """Estimate the camera of a single photo from its (H, W) bool object ``mask`` (see the module docstring).
 
@@ -234,6 +218,9 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
         yaw_steps, pitch_steps: grid size; hypotheses: how many grid winners to refine
             (each also turned by 180 degrees); refine_steps: Adam steps per hypothesis.
         sigma: soft-silhouette sharpness (pixels^2 at the working resolution).
+        shapes: optional body shapes to search over, name -> (V, 3) points with the
+            template's topology (e.g. :func:`lift3d.pipeline.template_geometry.car_shapes`);
+            default: the template alone.
         progress: called with the fraction of this stage done, in [0, 1].
         check: called between steps; raises to cancel.
     """
@@ -241,26 +228,33 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
     report = progress or (lambda f: None)
     height, width = mask.shape
     base = guess_intrinsics(width, height, fov_x_deg)
-    points = template.points.astype(np.float64)
-    target = 0.5 * (points.min(axis=0) + points.max(axis=0))
-    scored = _grid(points, template.faces, target, base, mask, yaw_steps, pitch_steps, check)
+    shapes = shapes or {template.name: template.points}
+    shapes = {k: np.asarray(v, dtype=np.float64) for k, v in shapes.items()}
+    targets = {k: 0.5 * (v.min(axis=0) + v.max(axis=0)) for k, v in shapes.items()}
+    scored = []
+    for name, points in shapes.items():
+        scored += [(iou, pose, name) for iou, pose in
+                   _grid(points, template.faces, targets[name], base, mask, yaw_steps, pitch_steps, check)]
+    scored.sort(key=lambda item: -item[0])
     report(0.2)
     m_centre, m_size = mask_box(mask)
-    starts: list[tuple[float, Pose]] = []
-    for iou, pose in scored:
+    box = square_box(mask)
+    crop_target = crop_mask(mask, box, SEARCH_SIZE) >= 0.5
+    starts: list[tuple[float, Pose, str]] = []
+    for iou, pose, name in scored:
         if len(starts) >= 2 * hypotheses:
             break
+        points, target = shapes[name], targets[name]
         flipped = align_to_box(points, target, base, pose.yaw + math.pi, pose.pitch, m_centre, m_size)
         for cand_iou, cand in ((iou, pose), (None, flipped)):
-            if any(_angle_close(cand, other) for _, other in starts):
+            if any(_angle_close(cand, other) for _, other, _ in starts):
                 continue
             if cand_iou is None:
                 cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height, cand.cam_to_world(target))
-                box = square_box(mask)
                 cand_iou = mask_iou(hard_mask(points, template.faces, crop_camera(cam, box, SEARCH_SIZE),
-                                              SEARCH_SIZE, SEARCH_SIZE), crop_mask(mask, box, SEARCH_SIZE) >= 0.5)
-            starts.append((cand_iou, cand))
-    topology = MeshTopology(template.faces, len(points))
+                                              SEARCH_SIZE, SEARCH_SIZE), crop_target)
+            starts.append((cand_iou, cand, name))
+    topology = MeshTopology(template.faces, len(template.points))
     total = max(1, len(starts) * max(refine_steps, 1))
     done = [0]
 
@@ -269,14 +263,15 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
         report(0.2 + 0.8 * done[0] / total)
 
     results = []
-    for iou, pose in starts:
-        hyp = refine(points, topology, base, mask, pose, refine_steps, sigma, check, tick)
-        hyp.grid_iou = iou
+    for iou, pose, name in starts:
+        hyp = refine(shapes[name], topology, base, mask, pose, refine_steps, sigma, check, tick)
+        hyp.grid_iou, hyp.shape = iou, name
         results.append(hyp)
     results.sort(key=lambda h: h.loss * (1.0 + REAR_VIEW_PENALTY * (math.cos(h.pose.yaw) < 0.0)))
     best = results[0]
+    target = targets[best.shape]
     camera = Camera(base.fx, base.fy, base.cx, base.cy, width, height, best.pose.cam_to_world(target), "estimated")
-    return CameraEstimate(camera, best.pose, target, best.scale, best.points, best.loss,
+    return CameraEstimate(camera, best.pose, target, best.scale, best.points, best.loss, best.shape,
                           [h.summary() for h in results])
 
 

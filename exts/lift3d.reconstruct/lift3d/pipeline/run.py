@@ -44,6 +44,7 @@ from .crops import mask_box
 from .pose import Pose
 from .shape_fit import FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
+from .template_geometry import car_shapes
 from .texture import bake_albedo, parts_of
 
 STAGES = (("load", 0.02), ("mask", 0.03), ("camera", 0.2), ("shape", 0.55), ("texture", 0.15), ("write", 0.05))
@@ -194,9 +195,10 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
         if is_car:
             est = search_camera(template, masks[0], preset.camera_yaw_steps, preset.camera_pitch_steps,
                                 preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
-                                progress=report, check=steps.check)
+                                shapes=car_shapes(template), progress=report, check=steps.check)
             cameras, scale, start = [est.camera], est.scale, est.points.astype(np.float64)
-            camera_info = {"yaw_deg": math.degrees(est.pose.yaw) % 360.0, "pitch_deg": math.degrees(est.pose.pitch),
+            camera_info = {"shape": est.shape, "yaw_deg": math.degrees(est.pose.yaw) % 360.0,
+                           "pitch_deg": math.degrees(est.pose.pitch),
                            "fov_x_deg": DEFAULT_FOV_X_DEG, "loss": est.loss, "alternatives": est.alternatives}
         else:
             cam, scale = generic_camera(template, masks[0])

@@ -14,7 +14,7 @@ frame (+Y up, front +Z, left +X, ground ``y = 0``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -164,10 +164,9 @@ def _unit_tyre(segments: int) -> tuple[np.ndarray, np.ndarray]:
     return local.astype(np.float32), faces
 
 
-def car_template(p: CarParams | None = None) -> Template:
-    """The parametric car template (about 3.6k triangles with the defaults)."""
-    p = p or CarParams()
-    body_pts, body_faces, grid = _body(p)
+def car_geometry(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, WheelRig]:
+    """The car's mesh without atlas: (V, 3) points, (F, 3) faces, (F,) part name per face, wheel rig."""
+    body_pts, body_faces, _ = _body(p)
     local, tyre_faces = _unit_tyre(p.wheel_segments)
     half_w = float(_plan_halfwidth(np.array([0.5]), p)[0])
     track = 2.0 * (half_w - 0.5 * p.wheel_width + 0.02)  # outer tyre face 2 cm outside the body side
@@ -190,11 +189,17 @@ def car_template(p: CarParams | None = None) -> Template:
         offset += k
     points = np.vstack(points).astype(np.float64)
     faces = np.vstack(faces).astype(np.int64)
-    names = np.concatenate(face_names)
-    names = _label_body(points, faces, names, p)
+    names = _label_body(points, faces, np.concatenate(face_names), p)
     rig = WheelRig(left=np.stack([np.arange(k) + starts["wheel_fl"], np.arange(k) + starts["wheel_rl"]]),
                    right=np.stack([np.arange(k) + starts["wheel_fr"], np.arange(k) + starts["wheel_rr"]]),
                    local=local, axle_z=axle_z, radius=p.wheel_radius, track=track, width=p.wheel_width)
+    return points, faces, names, rig
+
+
+def car_template(p: CarParams | None = None) -> Template:
+    """The parametric car template (about 3.6k triangles with the defaults)."""
+    p = p or CarParams()
+    points, faces, names, rig = car_geometry(p)
     part_names = ["body", "window", "headlight_l", "headlight_r", "taillight_l", "taillight_r", *WHEEL_NAMES]
     part_labels = ["body", "window", "headlight", "headlight", "taillight", "taillight"] + ["wheel"] * 4
     face_part = np.array([part_names.index(n) for n in names], dtype=np.int32)
@@ -202,6 +207,33 @@ def car_template(p: CarParams | None = None) -> Template:
     return Template(name="car", points=points.astype(np.float32), faces=faces.astype(np.int32), uv=uv,
                     uv_faces=uv_faces, part_names=part_names, part_labels=part_labels, face_part=face_part,
                     mirror=mirror_map(points), symmetric=True, wheels=rig, params=asdict(p))
+
+
+BODY_SHAPES: dict[str, dict[str, float]] = {
+    "sedan": {},
+    "hatchback": {"height": 1.55, "rear_window_base": 0.06, "roof_start": 0.2, "roof_end": 0.62, "trunk": 0.78},
+    "van": {"height": 1.9, "belt": 0.55, "hood": 0.55, "trunk": 0.93, "rear_window_base": 0.05,
+            "roof_start": 0.08, "roof_end": 0.66, "windscreen_base": 0.8},
+}
+"""Body shapes the camera search tries (overrides of the template's :class:`CarParams`)."""
+
+
+def car_shapes(template: Template) -> dict[str, np.ndarray]:
+    """name -> (V, 3) points of each :data:`BODY_SHAPES` body with ``template``'s topology.
+
+    Built from the parameters stored with the template; raises ``ValueError`` if
+    a shape's mesh does not have the template's faces (the generator changed
+    since the template was written: run ``tools/make_templates.py``).
+    """
+    known = {f.name for f in fields(CarParams)}
+    base = CarParams(**{k: v for k, v in template.params.items() if k in known})
+    out = {}
+    for name, overrides in BODY_SHAPES.items():
+        points, faces, _, _ = car_geometry(replace(base, **overrides))
+        if faces.shape != template.faces.shape or not np.array_equal(faces, template.faces):
+            raise ValueError(f"body shape {name!r} does not match the car template's topology")
+        out[name] = points.astype(np.float32)
+    return out
 
 
 def _label_body(points: np.ndarray, faces: np.ndarray, names: np.ndarray, p: CarParams) -> np.ndarray:
