@@ -111,3 +111,21 @@ def test_car_parameters_change_the_shape():
     tall = car_template(CarParams(height=1.9, length=5.0))
     assert tall.points[:, 1].max() == pytest.approx(1.9, abs=1e-3)
     assert np.ptp(tall.points[:, 2]) == pytest.approx(5.0, abs=1e-3)
+
+
+def test_stored_templates_load_back_equal_to_the_generator(car, generic):
+    from lift3d.settings import load_settings
+    from lift3d.templates import load_template
+
+    settings = load_settings()
+    for fresh, category in ((car, "car"), (generic, "generic")):
+        stored = load_template(settings.template_path(category))
+        assert stored.name == fresh.name and stored.symmetric == fresh.symmetric
+        assert np.abs(stored.points - fresh.points).max() < 1e-5
+        assert np.array_equal(stored.faces, fresh.faces)
+        assert stored.part_names == fresh.part_names and stored.part_labels == fresh.part_labels
+        assert np.array_equal(stored.face_part, fresh.face_part)
+        assert np.array_equal(stored.mirror, fresh.mirror)
+        assert stored.uv_faces.shape == stored.faces.shape and 0.0 <= stored.uv.min() <= stored.uv.max() <= 1.0
+    rig = load_template(settings.template_path("car")).wheels
+    assert rig is not None and np.array_equal(rig.left, car.wheels.left) and rig.radius == car.wheels.radius

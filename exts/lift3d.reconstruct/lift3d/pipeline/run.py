@@ -22,6 +22,7 @@ asset is written in one atomic step at the very end, so nothing is left behind.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -176,6 +177,8 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     if cameras_given is not None:
         cameras_given = [_fit_camera_to_image(cam, img.path, img.size) for cam, img in zip(cameras_given, images)]
     template = load_template(settings.template_path(request.category))
+    if template.symmetric != category.symmetric:  # the category's setting decides (config/categories.toml)
+        template = dataclasses.replace(template, symmetric=category.symmetric)
     report(1.0)
     timings["load"] = time.perf_counter() - clock
 
