@@ -124,6 +124,16 @@ def test_pixel_cap(tmp_path, monkeypatch):
         load_image(path)
 
 
+def test_pillow_decompression_bomb_guard(tmp_path, monkeypatch):
+    path = _save(Image.fromarray(_gradient()), tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 3072 px: over the warning limit, > 2x: an error
+    with pytest.raises(InputError, match="too large to decode safely"):
+        load_image(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)  # between 1x and 2x: Pillow only warns
+    with pytest.raises(InputError, match="too large to decode safely"):
+        load_image(path)
+
+
 def test_load_mask_threshold_resize_and_errors(tmp_path):
     m = np.zeros((24, 32), np.uint8)
     m[5:15, 8:20] = 200
