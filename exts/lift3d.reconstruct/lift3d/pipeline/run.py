@@ -216,7 +216,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
         start, transform, scale = place_template(template, cameras, masks, is_car, preset.sigma, steps.check)
         normal = np.array([math.cos(transform.yaw), 0.0, -math.sin(transform.yaw)])
         symmetry_plane = (*normal.tolist(), float(normal @ transform.translation)) if template.symmetric else None
-        camera_info = {"given": str(request.views), "placement_yaw_deg": math.degrees(transform.yaw) % 360.0}
+        camera_info = {"given": True, "placement_yaw_deg": math.degrees(transform.yaw) % 360.0}
     for cam, img in zip(cameras, images):
         cam.name = img.path.name
     report(1.0)

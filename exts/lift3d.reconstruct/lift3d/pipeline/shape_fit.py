@@ -41,8 +41,8 @@ from .pose import rotation_torch
 from .silhouette import silhouette_loss, soft_silhouette_torch
 from .wheels import TorchWheels, WheelParams
 
-LARGE_STEPS_LAMBDA = 20.0
-LAPLACIAN_WEIGHT = 2.0
+LARGE_STEPS_LAMBDA = 10.0
+LAPLACIAN_WEIGHT = 0.2
 NORMAL_WEIGHT = 0.02
 SCALE_PRIOR_WEIGHT = 0.05
 
