@@ -264,14 +264,14 @@ def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndar
     for frame in heldout:
         cam = moved_camera(gt.cameras[frame], transform)
         rgb, alpha = gt.photo(frame)
+        raster = rasterize(mesh.points, mesh.faces, cam)
+        ious.append(mask_iou(raster.mask, alpha))
         if mesh.texture is not None:
-            colour, silhouette = render_texture(mesh.points, mesh.faces, mesh.uv, mesh.uv_faces, mesh.texture, cam)
+            colour, _ = render_texture(mesh.points, mesh.faces, mesh.uv, mesh.uv_faces, mesh.texture, cam,
+                                       raster=raster)
             psnrs.append(masked_psnr(colour, rgb, alpha))
-        else:
-            silhouette = rasterize(mesh.points, mesh.faces, cam).mask
-        ious.append(mask_iou(silhouette, alpha))
         if parts:
-            pred_labels.append(render_labels(mesh.points, mesh.faces, mesh.face_class, cam))
+            pred_labels.append(render_labels(mesh.points, mesh.faces, mesh.face_class, cam, raster=raster))
             gt_labels.append(gt.labels(frame))
     out["heldout_iou"] = float(np.mean(ious))
     out["psnr_masked"] = float(np.mean(psnrs)) if psnrs else math.nan

@@ -308,16 +308,20 @@ def rasterize(points: np.ndarray, faces: np.ndarray, camera: Camera, chunk_pixel
     return Raster(face_img.reshape(h, w), bary_img.reshape(h, w, 3), best.reshape(h, w))
 
 
-def render_labels(points: np.ndarray, faces: np.ndarray, face_labels: np.ndarray, camera: Camera) -> np.ndarray:
-    """(H, W) int64 image of ``face_labels`` (one int per face) as seen by ``camera``; -1 is background."""
-    raster = rasterize(points, faces, camera)
+def render_labels(points: np.ndarray, faces: np.ndarray, face_labels: np.ndarray, camera: Camera,
+                  raster: Raster | None = None) -> np.ndarray:
+    """(H, W) int64 image of ``face_labels`` (one int per face) as seen by ``camera``; -1 is background.
+
+    ``raster``: this mesh's :func:`rasterize` result for ``camera``, if already computed.
+    """
+    raster = raster if raster is not None else rasterize(points, faces, camera)
     labels = np.asarray(face_labels, dtype=np.int64)
     return np.where(raster.face >= 0, labels[np.maximum(raster.face, 0)], -1)
 
 
 def render_texture(points: np.ndarray, faces: np.ndarray, uv: np.ndarray, uv_faces: np.ndarray | None,
-                   texture: np.ndarray, camera: Camera,
-                   background: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> tuple[np.ndarray, np.ndarray]:
+                   texture: np.ndarray, camera: Camera, background: tuple[float, float, float] = (0.5, 0.5, 0.5),
+                   raster: Raster | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Unlit albedo image of a textured mesh: colour = bilinearly sampled texture.
 
     Args:
@@ -325,11 +329,12 @@ def render_texture(points: np.ndarray, faces: np.ndarray, uv: np.ndarray, uv_fac
         uv_faces: (F, 3) indices into ``uv`` per face corner, or ``None`` for per-vertex ``uv``.
         texture: (Ht, Wt, 3 or 4) uint8 (sRGB) or float image, top row first.
         background: colour of uncovered pixels.
+        raster: this mesh's :func:`rasterize` result for ``camera``, if already computed.
 
     Returns:
         (H, W, 3) float64 colour in [0, 1] (the texture's encoding) and the (H, W) bool silhouette.
     """
-    raster = rasterize(points, faces, camera)
+    raster = raster if raster is not None else rasterize(points, faces, camera)
     tex = np.asarray(texture)
     tex = tex[..., :3].astype(np.float64) / (255.0 if tex.dtype == np.uint8 else 1.0)
     corner_uv = np.asarray(uv, dtype=np.float64)[np.asarray(faces if uv_faces is None else uv_faces)]
