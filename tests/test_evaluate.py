@@ -120,9 +120,9 @@ def test_score_is_perfect_for_the_ground_truth_in_another_frame(tmp_path):
     np.testing.assert_array_equal(gt_labels, render_labels(gt.points, gt.faces, gt.face_class, gt.cameras["view3"]))
 
 
-def _record(asset, mode, method, **metrics):
-    return {"asset": asset, "mode": mode, "method": method, "seconds": metrics.pop("seconds", 10.0),
-            "metrics": metrics}
+def _record(asset, mode, method, preset="fast", **metrics):
+    return {"asset": asset, "mode": mode, "method": method, "preset": preset,
+            "seconds": metrics.pop("seconds", 10.0), "metrics": metrics}
 
 
 def test_format_table_pairs_methods_and_means():
@@ -148,11 +148,19 @@ def test_format_table_pairs_methods_and_means():
 
 def test_quality_report_and_json(tmp_path):
     records = [_record("a", "multi4", "lift3d", input_iou=0.9, chamfer_l1_rel=0.0123),
-               _record("a", "multi4", "template", input_iou=float("nan"), chamfer_l1_rel=0.05)]
+               _record("a", "multi4", "template", input_iou=float("nan"), chamfer_l1_rel=0.05),
+               _record("a", "multi4", "lift3d", "best", input_iou=0.95, seconds=60.0),
+               _record("a", "multi4", "template", "best", input_iou=0.8, seconds=5.0),
+               _record("b", "multi4", "lift3d", "best", input_iou=0.85, seconds=40.0),
+               {"asset": "b", "mode": "multi4", "method": "template", "preset": "best", "error": "E: x"}]
     out = tmp_path / "QUALITY.md"
-    evaluate.write_quality(out, records, "fast", "note")
+    evaluate.write_quality(out, records, "note")
     text = out.read_text()
-    assert text.startswith("# Reconstruction quality") and "preset `fast`" in text and "1.23% / 5.00%" in text
+    assert text.startswith("# Reconstruction quality") and "1.23% / 5.00%" in text
+    assert text.index("## Summary") < text.index("preset `fast`") < text.index("preset `best`")
+    summary = evaluate.format_summary(records)
+    assert "| fast | multi4 | 1/1 | – / – |" in summary  # the template has no input IoU: no mean
+    assert "| best | multi4 | 2/2 | 0.950 / 0.800 |" in summary and "| 60 / 5 |" in summary
     data = json.loads(json.dumps(evaluate.jsonable({"x": np.float64(np.nan), "y": np.arange(2)}),
                                  allow_nan=False))
     assert data == {"x": None, "y": [0, 1]}

@@ -45,7 +45,7 @@ render against the held-out photos inside their alpha mask; wall time.
 Usage::
 
     # full run: rewrites docs/QUALITY.md and docs/quality_results.json of the extension
-    python tools/evaluate.py --preset fast --modes single,multi --generic
+    python tools/evaluate.py --preset fast,balanced --modes single,multi --generic
     # a quick look at one asset, written elsewhere
     python tools/evaluate.py --assets usdkit_sedan --modes single --out sedan.json --quality sedan.md
 """
@@ -545,16 +545,47 @@ frames with two cars score about half.
 """
 
 
-def write_quality(path: Path, records: list[dict[str, Any]], preset: str, note: str,
+SUMMARY_COLUMNS = ("input_iou", "heldout_iou", "volume_iou", "fscore@2%", "part_iou_wheel", "seconds")
+
+
+def format_summary(records: list[dict[str, Any]]) -> str:
+    """Markdown table of the means per (preset, mode), cells ``lift3d / template`` (the time/quality trade-off)."""
+    titles = {key: title for key, title, _ in COLUMNS}
+    formats = {key: fmt for key, _, fmt in COLUMNS}
+    rows = ["| preset | mode | runs | " + " | ".join(titles[k] for k in SUMMARY_COLUMNS) + " |",
+            "|---|---|---:|" + "---:|" * len(SUMMARY_COLUMNS)]
+    groups: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
+    for r in records:
+        groups.setdefault((str(r.get("preset")), r["mode"]), {}).setdefault(r["asset"], {})[r["method"]] = r
+    for (preset, mode), by_asset in groups.items():
+        pairs = [(p.get("lift3d", {"error": "missing"}), p.get("template", {"error": "missing"}))
+                 for p in by_asset.values()]
+        cells = []
+        for key in SUMMARY_COLUMNS:
+            both = [(_value(a, key), _value(b, key)) for a, b in pairs]
+            both = [(a, b) for a, b in both if math.isfinite(a) and math.isfinite(b)]
+            cells.append(_cell(float(np.mean([a for a, _ in both])) if both else math.nan,
+                               float(np.mean([b for _, b in both])) if both else math.nan, formats[key]))
+        ok = sum("error" not in a for a, _ in pairs)
+        rows.append(f"| {preset} | {mode} | {ok}/{len(pairs)} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def write_quality(path: Path, records: list[dict[str, Any]], note: str,
                   foreground: list[dict[str, Any]] | None = None,
                   photo_foreground: list[dict[str, Any]] | None = None) -> None:
-    """Write the QUALITY.md report (intro, results table, failures, foreground table) atomically."""
+    """Write the QUALITY.md report atomically: intro, summary, one results table per preset, foreground tables."""
     from lift3d.atomic import write_text_atomic
 
-    text = QUALITY_INTRO + f"\n## Results (preset `{preset}`)\n\n{note}\n\n" + format_table(records)
-    failed = failures(records)
-    if failed:
-        text += "\n### Failed runs\n\n" + failed
+    presets = list(dict.fromkeys(str(r.get("preset")) for r in records))
+    text = QUALITY_INTRO + f"\n## Summary\n\n{note}\n\nMeans over the assets, **lift3d / template**:\n\n"
+    text += format_summary(records)
+    for preset in presets:
+        subset = [r for r in records if str(r.get("preset")) == preset]
+        text += f"\n## Results (preset `{preset}`)\n\n" + format_table(subset)
+        failed = failures(subset)
+        if failed:
+            text += "\n### Failed runs\n\n" + failed
     if foreground:
         text += "\n" + FOREGROUND_INTRO + "\n" + format_foreground(foreground)
     if photo_foreground:
@@ -603,7 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="evaluation data folder (../shared/eval)")
     parser.add_argument("--assets", default="", help="comma-separated asset ids (default: all vehicles)")
     parser.add_argument("--generic", action="store_true", help="also spot, duck, avocado, teapot (generic)")
-    parser.add_argument("--preset", default="fast", help="reconstruction preset (fast, balanced, best)")
+    parser.add_argument("--preset", default="fast",
+                        help="comma-separated reconstruction presets (fast, balanced, best)")
     parser.add_argument("--modes", default="single,multi", help="comma-separated: single, multi")
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most this many assets")
     parser.add_argument("--no-baseline", action="store_true", help="skip the undeformed-template runs")
@@ -613,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lift3d.atomic import write_text_atomic
 
+    presets = [p.strip() for p in args.preset.split(",") if p.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not modes or any(m not in ("single", "multi") for m in modes):
         parser.error("--modes takes single, multi or both")
@@ -632,25 +665,26 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 gt = load_ground_truth(args.data, asset, category)
             except Exception as exc:
-                records.append({"asset": asset, "category": category, "mode": "-", "method": "lift3d",
-                                "error": f"cannot load ground truth: {type(exc).__name__}: {exc}"})
+                records += [{"asset": asset, "category": category, "mode": "-", "method": "lift3d", "preset": p,
+                             "error": f"cannot load ground truth: {type(exc).__name__}: {exc}"} for p in presets]
                 continue
-            for mode, inputs, calibrated in _cases(modes):
-                for baseline in ([False] if args.no_baseline else [False, True]):
-                    rec = run_case(gt, mode, inputs, calibrated, args.preset, baseline, work)
-                    records.append(rec)
-                    status = rec.get("error") or ", ".join(
-                        f"{k}={v:.3f}" for k, v in rec["metrics"].items()
-                        if k in ("input_iou", "heldout_iou", "volume_iou", "fscore@2%"))
-                    print(f"{asset} {mode} {rec['method']}: {status}", flush=True)
-                    write_text_atomic(args.out, json.dumps(jsonable(records), indent=1, allow_nan=False))
+            for preset in presets:
+                for mode, inputs, calibrated in _cases(modes):
+                    for baseline in ([False] if args.no_baseline else [False, True]):
+                        rec = run_case(gt, mode, inputs, calibrated, preset, baseline, work)
+                        records.append(rec)
+                        status = rec.get("error") or ", ".join(
+                            f"{k}={v:.3f}" for k, v in rec["metrics"].items()
+                            if k in ("input_iou", "heldout_iou", "volume_iou", "fscore@2%"))
+                        print(f"{asset} {preset} {mode} {rec['method']}: {status}", flush=True)
+                        write_text_atomic(args.out, json.dumps(jsonable(records), indent=1, allow_nan=False))
     note = (f"{len(assets)} assets, modes {', '.join(modes)}; produced by "
             f"`python tools/evaluate.py --preset {args.preset} --modes {','.join(modes)}"
             f"{' --generic' if args.generic else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
             f"{source_version()}, CPU only.")
-    write_quality(args.quality, records, args.preset, note, foreground_scores(args.data, assets),
+    write_quality(args.quality, records, note, foreground_scores(args.data, assets),
                   photo_foreground_scores(args.data))
-    print(format_table(records))
+    print(format_summary(records))
     return 0 if not any("error" in r for r in records) else 1
 
 
