@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "config" / "templates",
                         help="folder for car.usda and generic.usda (default: the project's config/templates)")
-    parser.add_argument("--generic-subdivisions", type=int, default=3, help="icosphere subdivision level")
+    parser.add_argument("--generic-subdivisions", type=int, default=4, help="icosphere subdivision level")
     args = parser.parse_args()
     settings = load_settings()
     car = car_template(CarParams(length=settings.category("car").length_m))
