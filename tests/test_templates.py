@@ -16,7 +16,7 @@ def car() -> Template:
 
 @pytest.fixture(scope="module")
 def generic() -> Template:
-    return generic_template(3)
+    return generic_template(4)
 
 
 def _edge_counts(faces: np.ndarray) -> np.ndarray:
