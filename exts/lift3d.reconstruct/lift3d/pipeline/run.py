@@ -231,7 +231,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
         calibrated = cameras_given is not None
         fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
                         fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
-                        keep_length=not calibrated,
+                        keep_length=not calibrated, fit_wheels=calibrated,
                         progress=report, check=steps.check)
         points = fit.points.astype(np.float64)
         transform = fit.transform

@@ -144,7 +144,7 @@ class _ShapeModel(torch.nn.Module):
 def fit_shape(template: Template, views: list[FitView], start: np.ndarray, transform: ObjectTransform,
               levels: list[int], steps: list[int], sigma: float, *, fit_pose: bool = False,
               fit_scale: tuple[bool, bool, bool] = (True, True, False), wheel_scale: np.ndarray | None = None,
-              deform: bool = True, keep_length: bool = False, progress: Callable[[float], None] | None = None,
+              deform: bool = True, keep_length: bool = False, fit_wheels: bool = True, progress: Callable[[float], None] | None = None,
               check: Callable[[], None] | None = None) -> FitResult:
     """Fit the template's shape to the views' masks (see the module docstring).
 
@@ -159,6 +159,7 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
         fit_scale: which axes of ``transform.scale`` are optimised.
         wheel_scale: (3,) scale of ``start`` relative to the template (sizes the initial wheels).
         deform: optimise the shape (vertices and wheels); ``False`` fits only the global transform.
+        fit_wheels: optimise the wheel parameters (with ``deform``); ``False`` keeps the start's wheels.
         keep_length: keep the object's extent along Z (its length) at ``start``'s (a single photo
             cannot tell size from distance, so the category's real-world length is kept).
         progress: called with the fraction of this stage done; check: called every step, raises to cancel.
@@ -174,7 +175,7 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
     groups = [{"params": [model.log_scale], "lr": 0.01}]
     if deform:
         groups.append({"params": [model.u], "lr": 0.003 * extent})
-    if deform and model.wheels is not None:
+    if deform and fit_wheels and model.wheels is not None:
         groups.append({"params": list(model.wheels.parameters()), "lr": 0.01})
     if fit_pose:
         groups.append({"params": [model.yaw], "lr": 0.005})
