@@ -184,7 +184,8 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
     def loss_fn() -> torch.Tensor:
         cam_pts = object_to_camera(shaped(), params, centre)
         pred = soft_silhouette_torch(cam_pts, topology, cam, SEARCH_SIZE, SEARCH_SIZE, sigma)
-        prior = 0.02 * (log_scale ** 2).sum() + PITCH_PRIOR_WEIGHT * (params["pitch"] - math.radians(PITCH_PRIOR_DEG)) ** 2
+        pitch_error = params["pitch"] - math.radians(PITCH_PRIOR_DEG)
+        prior = 0.02 * (log_scale ** 2).sum() + PITCH_PRIOR_WEIGHT * pitch_error ** 2
         return silhouette_loss(pred.to(torch.float64), target_img) + prior
 
     for _ in range(steps):

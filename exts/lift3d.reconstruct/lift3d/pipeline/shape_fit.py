@@ -144,7 +144,8 @@ class _ShapeModel(torch.nn.Module):
 def fit_shape(template: Template, views: list[FitView], start: np.ndarray, transform: ObjectTransform,
               levels: list[int], steps: list[int], sigma: float, *, fit_pose: bool = False,
               fit_scale: tuple[bool, bool, bool] = (True, True, False), wheel_scale: np.ndarray | None = None,
-              deform: bool = True, keep_length: bool = False, fit_wheels: bool = True, progress: Callable[[float], None] | None = None,
+              deform: bool = True, keep_length: bool = False, fit_wheels: bool = True,
+              progress: Callable[[float], None] | None = None,
               check: Callable[[], None] | None = None) -> FitResult:
     """Fit the template's shape to the views' masks (see the module docstring).
 
