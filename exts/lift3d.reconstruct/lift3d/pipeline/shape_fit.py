@@ -19,8 +19,9 @@ Loss per view: :func:`.silhouette.silhouette_loss` between the soft
 silhouette and :func:`.crops.soft_target` of the mask, on a square crop around
 the object at each working resolution of ``levels`` (coarse to fine); plus a
 Laplacian term on the displacement from the template (keeps the template's
-details), a normal-consistency term (keeps the surface smooth), and a weak
-prior keeping the global scale near its start. Optimiser: Adam.
+details), a normal-consistency term (keeps the surface smooth), a wheel-arch
+term (the body may not grow over the tyres) and a weak prior keeping the
+global scale near its start. Optimiser: Adam.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ LARGE_STEPS_LAMBDA = 10.0
 LAPLACIAN_WEIGHT = 0.2
 NORMAL_WEIGHT = 0.02
 SCALE_PRIOR_WEIGHT = 0.05
+ARCH_WEIGHT = 1e3
+ARCH_MARGIN = 0.03
+"""Metres the body keeps inside the tyres' outer faces around the wheels (see ``arch_penalty``)."""
 
 
 @dataclass
@@ -107,6 +111,7 @@ class _ShapeModel(torch.nn.Module):
         self.symmetric = template.symmetric
         self.wheels = TorchWheels(template.wheels, wheel_scale) if template.wheels is not None else None
         self.wheel_idx = torch.from_numpy(self.wheels.indices()) if self.wheels is not None else None
+        self.body_idx = torch.from_numpy(np.setdiff1d(np.arange(n), template.wheel_vertices))
         self.base_scale = torch.from_numpy(np.asarray(transform.scale, dtype=np.float64))
         self.scale_mask = torch.tensor([float(f) for f in fit_scale], dtype=torch.float64)
         self.log_scale = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
@@ -127,6 +132,23 @@ class _ShapeModel(torch.nn.Module):
             mid = 0.5 * (lo + hi)
             x = torch.cat([x[:, :2], ((z - mid) * (self.length / (hi - lo)) + mid)[:, None]], dim=1)
         return x
+
+    def arch_penalty(self, x: torch.Tensor) -> torch.Tensor:
+        """Wheel arches: sum of squared excursions (m^2) of body vertices beyond the tyres' outer faces.
+
+        A body vertex that lies within a wheel's circle (in y, z) must stay inside
+        ``|x| <= track / 2 + width / 2 - ARCH_MARGIN``, so the body never grows over
+        the tyres when it is pulled towards a silhouette they belong to.
+        """
+        axle_z, radius, track, width = self.wheels.values()
+        body = x[self.body_idx]
+        limit = track / 2 + width / 2 - ARCH_MARGIN
+        total = torch.zeros((), dtype=x.dtype)
+        for z in axle_z:
+            with torch.no_grad():
+                near = (body[:, 1] - radius) ** 2 + (body[:, 2] - z) ** 2 < (1.05 * radius) ** 2
+            total = total + (torch.relu(body[near, 0].abs() - limit) ** 2).sum()
+        return total
 
     def scale(self) -> torch.Tensor:
         return self.base_scale * torch.exp(self.log_scale * self.scale_mask)
@@ -203,6 +225,8 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
             reg = LAPLACIAN_WEIGHT * (disp ** 2).sum() / (len(x) * extent ** 2) * 1e3
             reg = reg + NORMAL_WEIGHT * normal_consistency(x.to(torch.float32), topology).to(torch.float64)
             reg = reg + SCALE_PRIOR_WEIGHT * (model.log_scale ** 2).sum()
+            if model.wheels is not None:
+                reg = reg + ARCH_WEIGHT * model.arch_penalty(x) / extent ** 2
             loss = sil / max(1, len(views)) + reg
             loss.backward()
             opt.step()
