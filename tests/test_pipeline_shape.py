@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.spatial import cKDTree
 
 from lift3d.camera import orbit_camera
 from lift3d.pipeline.shape_fit import FitView, ObjectTransform, fit_shape
@@ -29,21 +30,26 @@ def _views(points, faces, yaws_deg, size=128, distance=8.0):
     return [FitView(c, hard_mask(points, faces, c, size, size)) for c in cams]
 
 
+def _chamfer(a: np.ndarray, b: np.ndarray) -> float:
+    """Symmetric mean nearest-vertex distance (metres): insensitive to vertices sliding along the surface."""
+    return 0.5 * (cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean())
+
+
 def test_fit_recovers_a_different_car_from_three_views():
     template = car_template()
     # the target: same topology, other proportions (taller, higher hood, longer wheelbase)
     target = car_template(CarParams(height=1.65, hood=0.7, roof_end=0.66, wheelbase=2.9, wheel_radius=0.36))
     views = _views(target.points, target.faces, [40.0, 130.0, 270.0])
     held_out = _views(target.points, target.faces, [0.0, 200.0])
-    before = np.abs(template.points - target.points).mean()
+    before = _chamfer(template.points, target.points)
     iou_before = np.mean([mask_iou(hard_mask(template.points, template.faces, v.camera, 128, 128), v.mask)
                           for v in held_out])
     fit = fit_shape(template, views, template.points, ObjectTransform(), levels=[64, 128], steps=[40, 40],
                     sigma=1.0, fit_scale=(True, True, True))
-    after = np.abs(fit.points - target.points).mean()
+    after = _chamfer(fit.points, target.points)
     iou_after = np.mean([mask_iou(hard_mask(fit.points, template.faces, v.camera, 128, 128), v.mask)
                          for v in held_out])
-    assert after < 0.8 * before, (before, after)
+    assert after < 0.75 * before, (before, after)
     assert iou_after > iou_before + 0.03 and iou_after > 0.9, (iou_before, iou_after)
     # the result stays exactly mirror-symmetric and the wheels stay round, on the ground
     x = fit.object_points

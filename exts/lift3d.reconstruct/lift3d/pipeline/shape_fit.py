@@ -47,7 +47,7 @@ LAPLACIAN_WEIGHT = 0.2
 NORMAL_WEIGHT = 0.02
 SCALE_PRIOR_WEIGHT = 0.05
 ARCH_WEIGHT = 1e3
-ARCH_MARGIN = 0.03
+ARCH_MARGIN = 0.02
 """Metres the body keeps inside the tyres' outer faces around the wheels (see ``arch_penalty``)."""
 
 
@@ -140,7 +140,8 @@ class _ShapeModel(torch.nn.Module):
         ``|x| <= track / 2 + width / 2 - ARCH_MARGIN``, so the body never grows over
         the tyres when it is pulled towards a silhouette they belong to.
         """
-        axle_z, radius, track, width = self.wheels.values()
+        with torch.no_grad():  # the wheels are the reference here: only the body is pushed
+            axle_z, radius, track, width = self.wheels.values()
         body = x[self.body_idx]
         limit = track / 2 + width / 2 - ARCH_MARGIN
         total = torch.zeros((), dtype=x.dtype)
