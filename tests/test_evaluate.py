@@ -108,6 +108,7 @@ def test_score_is_perfect_for_the_ground_truth_in_another_frame(tmp_path):
     assert m["volume_iou"] == pytest.approx(1.0) and m["chamfer_l1"] == pytest.approx(0.0, abs=1e-9)
     assert m["fscore@1%"] == 1.0 and m["scale_ratio"] == pytest.approx(1.0)
     assert m["part_iou_body"] == 1.0 and m["part_iou_wheel"] == 1.0 and math.isnan(m["part_iou_window"])
+    assert m["input_part_iou_body"] == 1.0 and math.isnan(m["input_part_iou_window"])
     assert m["psnr_masked"] > 50
 
     # A reconstruction 20 % too large scores worse everywhere, and says so in scale_ratio.
@@ -198,7 +199,8 @@ def test_canonical_alignment_scores_shape_without_pose(tmp_path):
     t = evaluate.alignment(est.cam_to_world, gt.cameras["view0"].cam_to_world)
     m = evaluate.score(mesh, gt, ["view0"], t, parts=False, canonical=canon)
     assert m["volume_iou_canonical"] == pytest.approx(1.0) and m["fscore@2%_canonical"] == 1.0
-    assert m["volume_iou"] < 0.9 and math.isnan(m["psnr_masked"]) and "part_iou_body" not in m
+    assert m["volume_iou"] < 0.9 and math.isnan(m["psnr_masked"])
+    assert "part_iou_body" not in m and "input_part_iou_body" not in m
 
 
 def test_foreground_table(tmp_path):

@@ -250,14 +250,22 @@ def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndar
     from lift3d.metrics import bbox_diagonal, mask_iou, masked_psnr, part_iou, rasterize, render_labels, render_texture
 
     out: dict[str, float] = {}
-    input_ious = []
+    input_ious, in_pred, in_gt = [], [], []
     for frame, cam in zip(inputs, mesh.cameras):
         _, alpha = gt.photo(frame)
         h, w = alpha.shape
         if (cam.width, cam.height) != (w, h):
             cam = cam.scaled(w, h)
-        input_ious.append(mask_iou(rasterize(mesh.points, mesh.faces, cam).mask, alpha))
+        raster = rasterize(mesh.points, mesh.faces, cam)
+        input_ious.append(mask_iou(raster.mask, alpha))
+        if parts:  # parts over the photo itself: independent of how held-out cameras are aligned
+            in_pred.append(render_labels(mesh.points, mesh.faces, mesh.face_class, cam, raster=raster))
+            in_gt.append(gt.labels(frame))
     out["input_iou"] = float(np.mean(input_ious)) if input_ious else math.nan
+    if parts:
+        per_class = part_iou(in_pred, in_gt, list(range(len(PART_CLASSES))))
+        for i, name in enumerate(PART_CLASSES):
+            out[f"input_part_iou_{name}"] = per_class.get(i, math.nan)
 
     heldout = [f for f in gt.cameras if f not in inputs]
     ious, psnrs, pred_labels, gt_labels = [], [], [], []
@@ -351,7 +359,8 @@ COLUMNS = (("input_iou", "input IoU", "{:.3f}"), ("heldout_iou", "held-out IoU",
            ("volume_iou", "3D IoU", "{:.3f}"), ("chamfer_l1_rel", "Chamfer-L1 (of diag)", "{:.2%}"),
            ("fscore@1%", "F@1%", "{:.3f}"), ("fscore@2%", "F@2%", "{:.3f}"),
            ("volume_iou_canonical", "3D IoU canon.", "{:.3f}"), ("fscore@2%_canonical", "F@2% canon.", "{:.3f}"),
-           ("part_iou_wheel", "wheel IoU", "{:.3f}"), ("part_iou_window", "window IoU", "{:.3f}"),
+           ("input_part_iou_wheel", "wheel IoU in.", "{:.3f}"), ("part_iou_wheel", "wheel IoU", "{:.3f}"),
+           ("part_iou_window", "window IoU", "{:.3f}"),
            ("psnr_masked", "masked PSNR (dB)", "{:.2f}"), ("scale_ratio", "scale", "{:.2f}"),
            ("seconds", "time (s)", "{:.0f}"))
 
@@ -436,7 +445,9 @@ Measured by `tools/evaluate.py` on the evaluation renders in `../shared/eval/ren
   truth is placed the way the category's canonical frame places an object (lowest point on
   y = 0, centred in x and z; the render world already has the canonical axes), so they measure
   the shape, its scale and its heading in the canonical frame rather than the camera estimate.
-* **wheel / window IoU**: per-part IoU of part-label renders at the held-out views (vehicles).
+* **wheel / window IoU**: per-part IoU of part-label renders at the held-out views (vehicles);
+  **wheel IoU in.**: the same at the input views (reconstruction through its `SourceCamera`s,
+  ground truth through the true cameras), i.e. how well the wheels sit on the photo.
 * **masked PSNR**: the unlit albedo render against the held-out photos, inside their alpha mask
   (uncovered pixels count as grey); the photos are shaded, so even a perfect albedo loses a few dB.
 * **time**: wall time of one reconstruction on the evaluation machine (CPU).
@@ -545,7 +556,8 @@ frames with two cars score about half.
 """
 
 
-SUMMARY_COLUMNS = ("input_iou", "heldout_iou", "volume_iou", "fscore@2%", "part_iou_wheel", "seconds")
+SUMMARY_COLUMNS = ("input_iou", "heldout_iou", "volume_iou", "fscore@2%", "input_part_iou_wheel", "part_iou_wheel",
+                   "seconds")
 
 
 def format_summary(records: list[dict[str, Any]]) -> str:
