@@ -211,6 +211,10 @@ def test_object_mask_precedence(tmp_path):
     np.testing.assert_array_equal(object_mask(with_alpha, mfile), alpha > 0)  # alpha wins
     opaque = load_image(_save(Image.fromarray(np.dstack([u8, np.full_like(alpha, 255)])), tmp_path / "o.png"))
     np.testing.assert_array_equal(object_mask(opaque, mfile), truth)  # all-opaque alpha: the mask file
+    stray = np.full_like(alpha, 255)
+    stray[0, :5] = 0  # a few transparent pixels do not make the alpha channel a mask
+    nearly = load_image(_save(Image.fromarray(np.dstack([u8, stray])), tmp_path / "s.png"))
+    np.testing.assert_array_equal(object_mask(nearly, mfile), truth)
     auto = object_mask(load_image(_save(Image.fromarray(u8), tmp_path / "n.png")))
     assert (auto & truth).sum() / (auto | truth).sum() > 0.9
     clear = load_image(_save(Image.fromarray(np.dstack([u8, np.zeros_like(alpha)])), tmp_path / "c.png"))

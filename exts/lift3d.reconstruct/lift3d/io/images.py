@@ -196,7 +196,8 @@ def object_mask(image: LoadedImage, mask_path: Path | str | None = None) -> np.n
     Order of precedence (DESIGN.md section 4, Inputs):
 
     1. the image's alpha channel (``alpha >= 0.5``) when it is not trivially
-       opaque (some pixel has ``alpha < 0.5``);
+       opaque: at most 98 % of the pixels are opaque (a photo saved as RGBA
+       with a stray transparent pixel falls through to 2 and 3);
     2. otherwise the mask file ``mask_path`` (see :func:`load_mask`);
     3. otherwise automatic foreground extraction
        (:func:`lift3d.io.foreground.extract_foreground`).
@@ -204,8 +205,10 @@ def object_mask(image: LoadedImage, mask_path: Path | str | None = None) -> np.n
     Raises :class:`InputError` if the chosen mask is empty or nearly full-frame,
     or if no object can be separated automatically.
     """
-    if image.alpha is not None and float(image.alpha.min()) < 0.5:
-        return _check_coverage(image.alpha >= 0.5, f"the transparency (alpha channel) of {image.path}")
+    if image.alpha is not None:
+        opaque = image.alpha >= 0.5
+        if float(opaque.mean()) <= FULL_FRAME_FRACTION:
+            return _check_coverage(opaque, f"the transparency (alpha channel) of {image.path}")
     if mask_path is not None:
         return load_mask(mask_path, image.size)
     from .foreground import extract_foreground
