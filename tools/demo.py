@@ -34,9 +34,12 @@ def _face_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def render_view(asset, camera) -> np.ndarray:
     """(TILE, TILE, 3) uint8: the asset's albedo through ``camera`` with two-sided diffuse shading, white background."""
     import torch
+    import warp as wp
 
     from lift3d.kernels.raster import rasterize
     from lift3d.kernels.torch_render import render_textured
+
+    wp.init()  # the torch glue hands tensors to Warp, which must be initialised
 
     cam = camera.scaled(TILE, round(TILE * camera.height / camera.width))
     width, height = cam.width, cam.height
