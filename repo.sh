@@ -18,16 +18,25 @@ ensure_env() {
         python3 -m venv "$VENV"
         "$PY" -m pip install --quiet --upgrade pip
     fi
-    # Reinstall only when the dependency description or the requested extras change.
+    # Reinstall only when pyproject.toml changes or new extras are asked for; the stamp
+    # holds one line per extras set installed against the current pyproject.toml.
     local stamp="$VENV/.lift3d-installed"
-    local want
-    want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)-$extras"
-    if [ ! -f "$stamp" ] || ! grep -qx -- "$want" "$stamp"; then
+    local hash
+    hash="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+    if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" != "$hash" ]; then
+        rm -f "$stamp"
+    fi
+    if [ ! -f "$stamp" ] || ! grep -qx -- "$extras" "$stamp"; then
         echo "repo.sh: installing lift3d[$extras] (torch pinned to the local 2.13.0 CPU build)" >&2
+        local log="$VENV/pip-install.log"
         # torch first and exactly pinned, so nothing later resolves a CUDA build.
-        "$PY" -m pip install --quiet "torch==2.13.0"
-        "$PY" -m pip install --quiet -e "$ROOT[$extras]"
-        echo "$want" > "$stamp"
+        if ! { "$PY" -m pip install "torch==2.13.0" && "$PY" -m pip install -e "$ROOT[$extras]"; } >"$log" 2>&1; then
+            tail -n 30 "$log" >&2
+            echo "repo.sh: installation failed; full log in $log" >&2
+            exit 1
+        fi
+        [ -f "$stamp" ] || echo "$hash" > "$stamp"
+        echo "$extras" >> "$stamp"
     fi
 }
 
