@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +38,7 @@ from ..api import CancelToken, ProgressFn, ReconstructRequest, ReconstructResult
 from ..asset import Asset
 from ..camera import Camera
 from ..errors import InputError
-from ..naming import sanitize_name
+from ..naming import sanitize_name, unique_name
 from ..settings import Settings, load_settings
 from ..templates import Template, load_template
 from .camera_search import DEFAULT_FOV_X_DEG, align_to_box, guess_intrinsics, search_camera
@@ -45,8 +46,9 @@ from .crops import mask_box
 from .pose import Pose
 from .shape_fit import FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
-from .template_geometry import car_shapes
+from .template_geometry import car_shape_basis, car_shapes
 from .texture import bake_albedo, parts_of
+from .wheels import wheels_from_points
 
 STAGES = (("load", 0.02), ("mask", 0.03), ("camera", 0.2), ("shape", 0.55), ("texture", 0.15), ("write", 0.05))
 """Stage names and their share of the overall progress."""
@@ -93,6 +95,29 @@ def _writable_folder(folder: Path, what: str) -> None:
         raise InputError(f"{what} {folder} cannot be created because {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"{what} {folder} is not writable")
+
+
+def _check_stage(stage: Path) -> None:
+    """Raise InputError unless a reference can be added to ``stage`` (nothing is created or changed)."""
+    if stage.is_dir():
+        raise InputError(f"stage file {stage} is a folder")
+    if stage.suffix not in (".usda", ".usdc", ".usd"):
+        raise InputError(f"stage file {stage} must end in .usda, .usdc or .usd")
+    _writable_folder(stage.parent, "stage folder")
+    if stage.exists():
+        from ..usd.compose import check_stage_layer
+
+        check_stage_layer(stage)
+
+
+def _asset_name(request: ReconstructRequest, out_dir: Path) -> str:
+    """The asset (folder) name: ``request.name`` as given (an existing asset of that name is replaced),
+    else the first image's name made unique among ``out_dir``'s entries (``car``, ``car_2``, ...), so a
+    second run never overwrites an asset that a stage may already reference."""
+    if request.name:
+        return sanitize_name(request.name)
+    taken = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
+    return unique_name(sanitize_name(Path(request.images[0]).name), taken)
 
 
 def _fit_camera_to_image(camera: Camera, image: Path, size: tuple[int, int]) -> Camera:
@@ -170,8 +195,8 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     out_dir = Path(request.out_dir) if request.out_dir is not None else Path(settings.output.folder)
     _writable_folder(out_dir, "output folder")
     if request.stage is not None:
-        _writable_folder(Path(request.stage).parent, "stage folder")
-    name = sanitize_name(request.name or Path(request.images[0]).name)
+        _check_stage(Path(request.stage))
+    name = _asset_name(request, out_dir)
     images = [load_image(p) for p in request.images]
     cameras_given = cameras_for_images(request.views, request.images) if request.views is not None else None
     if cameras_given is not None:
@@ -196,9 +221,11 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     camera_info: dict[str, Any] = {}
     if cameras_given is None:
         if is_car:
+            shapes = car_shapes(template)
             est = search_camera(template, masks[0], preset.camera_yaw_steps, preset.camera_pitch_steps,
                                 preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
-                                shapes=car_shapes(template), progress=report, check=steps.check)
+                                shapes=shapes, bases={k: car_shape_basis(template, k) for k in shapes},
+                                progress=report, check=steps.check)
             cameras, scale, start = [est.camera], est.scale, est.points.astype(np.float64)
             camera_info = {"shape": est.shape, "yaw_deg": math.degrees(est.pose.yaw) % 360.0,
                            "pitch_deg": math.degrees(est.pose.pitch),
@@ -229,8 +256,11 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     if request.fit_shape and sum(preset.steps) > 0:
         views = [FitView(cam, m) for cam, m in zip(cameras, masks)]
         calibrated = cameras_given is not None
+        # a single photo's wheels are the camera search's (its shape modes place and size them)
+        wheel_start = wheels_from_points(template.wheels, start) if is_car and not calibrated else None
         fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
                         fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
+                        wheel_start=wheel_start,
                         keep_length=not calibrated, fit_wheels=calibrated,
                         progress=report, check=steps.check)
         points = fit.points.astype(np.float64)
@@ -285,9 +315,14 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     if request.stage is not None:
         from ..usd.compose import add_reference
 
-        prim_path = add_reference(request.stage, asset_path)
+        try:
+            prim_path = add_reference(request.stage, asset_path)
+        except BaseException:  # the stage is unchanged; leave no unreferenced asset behind either
+            shutil.rmtree(asset_path.parent, ignore_errors=True)
+            raise
     timings["write"] = time.perf_counter() - clock
-    report(1.0)
+    if progress is not None:  # no cancellation check: the asset is written, so the run has succeeded
+        progress("write", 1.0)
     return ReconstructResult(name=name, asset_path=asset_path, prim_path=prim_path,
                              cameras=[_camera_dict(c, img.path) for c, img in zip(cameras, images)],
                              metrics={k: v for k, v in metrics.items() if isinstance(v, float)}, timings=timings)
