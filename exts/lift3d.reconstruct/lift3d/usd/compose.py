@@ -47,6 +47,11 @@ def _read_layer(path: Path) -> Sdf.Layer:
     return layer
 
 
+def check_stage_layer(path: Path | str) -> None:
+    """Raise InputError unless the existing file ``path`` is a readable USD layer (reads only)."""
+    _read_layer(Path(path))
+
+
 def _new_stage_layer(suffix: str) -> Sdf.Layer:
     """An anonymous layer holding an empty stage: Y up, metres, ``/World`` (Xform, kind assembly) as defaultPrim."""
     layer = Sdf.Layer.CreateAnonymous("stage" + suffix)
