@@ -12,14 +12,17 @@ def run_with_progress(request: ReconstructRequest, quiet: bool = False,
     """Run :func:`lift3d.api.reconstruct`, showing a progress bar on stderr unless ``quiet``.
 
     The bar appears only once the run has taken more than a second, so quick
-    failures (bad input) print nothing but their error line.
+    failures (bad input) print nothing but their error line, and only when
+    stderr is a terminal: redirected to a file or a pipe it would leave
+    debris (a stray blank line when it stops) around the error line.
     """
-    if quiet:
-        return reconstruct(request, cancel=cancel)
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return reconstruct(request, cancel=cancel)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     bar = Progress(TextColumn("[bold]{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                    TimeElapsedColumn(), console=console, transient=True)
     task = bar.add_task("starting", total=1.0)
