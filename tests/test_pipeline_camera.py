@@ -73,3 +73,30 @@ def test_search_recovers_known_pose(car, yaw_deg, pitch_deg):
     fitted = hard_mask(pts * est.scale, car.faces, est.camera, width, height)
     assert mask_iou(fitted, mask) > 0.9
     assert (est.camera.width, est.camera.height) == (width, height)
+
+
+def test_shape_modes_fit_the_proportions_of_another_car(car):
+    """A car with a longer wheelbase, a higher hood and a longer roof: the modes recover them."""
+    from dataclasses import replace
+
+    from lift3d.pipeline.template_geometry import CarParams, car_geometry, car_shape_basis
+    from lift3d.pipeline.wheels import wheels_from_points
+
+    truth = replace(CarParams(), wheelbase=2.95, hood=0.68, roof_end=0.66, wheel_radius=0.36)
+    pts = car_geometry(truth)[0]
+    width, height = 192, 144
+    base = guess_intrinsics(width, height)
+    target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height,
+                 Pose(math.radians(60.0), math.radians(10.0), 0.0, 9.0).cam_to_world(target))
+    mask = hard_mask(pts, car.faces, cam, width, height)
+    shapes = {"sedan": car.points}
+    plain = search_camera(car, mask, 12, 3, 1, 40, shapes=shapes)
+    modes = search_camera(car, mask, 12, 3, 1, 40, shapes=shapes, bases={"sedan": car_shape_basis(car, "sedan")})
+
+    def iou(est):
+        return mask_iou(hard_mask(est.points, car.faces, est.camera, width, height), mask)
+
+    assert iou(modes) > max(0.95, iou(plain))
+    got = wheels_from_points(car.wheels, modes.points)
+    assert abs((got.axle_z[0] - got.axle_z[1]) - truth.wheelbase) < abs(2.70 - truth.wheelbase)

@@ -129,3 +129,48 @@ def test_stored_templates_load_back_equal_to_the_generator(car, generic):
         assert stored.uv_faces.shape == stored.faces.shape and 0.0 <= stored.uv.min() <= stored.uv.max() <= 1.0
     rig = load_template(settings.template_path("car")).wheels
     assert rig is not None and np.array_equal(rig.left, car.wheels.left) and rig.radius == car.wheels.radius
+
+
+def test_shape_basis_is_the_generators_derivative(car):
+    from dataclasses import replace
+
+    from lift3d.pipeline.template_geometry import BODY_SHAPES, SHAPE_MODES, car_geometry, car_shape_basis, car_shapes
+
+    names = list(SHAPE_MODES)
+    for shape in ("sedan", "van"):
+        basis = car_shape_basis(car, shape)
+        assert basis.shape == (len(SHAPE_MODES), *car.points.shape)
+        base_params = replace(CarParams(), **BODY_SHAPES[shape])
+        base = car_shapes(car)[shape].astype(np.float64)
+        for name in ("wheelbase", "wheel_radius", "hood"):  # wheels move linearly, the body nearly so
+            k = names.index(name)
+            step = 0.5 * SHAPE_MODES[name]
+            moved = car_geometry(replace(base_params, **{name: getattr(base_params, name) + step}))[0]
+            assert np.abs(base + 0.5 * basis[k] - moved).max() < 0.01
+            assert np.abs(basis[k]).max() > 0.02  # every mode really moves the mesh
+    # the wheel modes move only the wheels, rigidly along z for the wheelbase
+    basis = car_shape_basis(car, "sedan")
+    wheels = car.wheel_vertices
+    body = np.setdiff1d(np.arange(len(car.points)), wheels)
+    wb = basis[names.index("wheelbase")]
+    assert np.abs(wb[body]).max() < 1e-9
+    front, rear = car.wheels.left[0], car.wheels.left[1]
+    assert np.allclose(wb[front], [0.0, 0.0, 0.5 * SHAPE_MODES["wheelbase"]], atol=1e-6)
+    assert np.allclose(wb[rear], [0.0, 0.0, -0.5 * SHAPE_MODES["wheelbase"]], atol=1e-6)
+
+
+def test_wheels_measured_from_points_rebuild_them(car):
+    from lift3d.pipeline.wheels import TorchWheels, WheelParams, wheels_from_points
+
+    truth = WheelParams((1.5, -1.2), 0.38, 1.5, 0.25)
+    rig = car.wheels
+    pts = car.points.astype(np.float64).copy()
+    pts[np.concatenate([rig.left.ravel(), rig.right.ravel()])] = rig.points(
+        np.array(truth.axle_z), truth.radius, truth.track, truth.width).reshape(-1, 3)
+    got = wheels_from_points(rig, pts)
+    assert np.allclose(got.axle_z, truth.axle_z, atol=1e-6)
+    assert got.radius == pytest.approx(truth.radius, abs=1e-6)
+    assert got.track == pytest.approx(truth.track, abs=1e-6)
+    assert got.width == pytest.approx(truth.width, abs=1e-6)
+    wheels = TorchWheels(rig, start=got)
+    assert np.abs(wheels().detach().numpy().reshape(-1, 3) - pts[wheels.indices()]).max() < 1e-6

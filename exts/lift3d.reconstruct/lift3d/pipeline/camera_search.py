@@ -21,7 +21,9 @@ photo's object mask:
    distance, lateral offsets and the template's width and height scale
    (the length stays at the category's real-world length, which fixes the
    distance/size ambiguity of a single photo). The lowest loss wins; every
-   refined alternative is reported with its loss.
+   refined alternative is reported with its loss. With shape modes (``bases``),
+   the body's proportions are refined with the camera, and the winner is refined
+   once more at a finer working resolution.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ REAR_VIEW_PENALTY = 0.03
 cars show their front far more often than their back, so a near tie goes to the front view."""
 SEARCH_SIZE = 64
 """Working resolution (pixels, square crop) of the grid search and the refinement."""
+FINE_SIZE = 128
+"""Working resolution of the winner's last refinement (see :func:`search_camera`)."""
+MODE_PRIOR_WEIGHT = 0.002
+MODE_LIMIT = 1.5
+"""Shape-mode coefficients (units of :data:`lift3d.pipeline.template_geometry.SHAPE_MODES`): weight of the
+pull towards the body shape's own proportions (per unit^2) and the largest departure allowed."""
 
 
 @dataclass
@@ -64,6 +72,8 @@ class Hypothesis:
     grid_iou: float
     points: np.ndarray | None = None
     shape: str = ""
+    log_scale: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    coefficients: np.ndarray | None = None
 
     def summary(self) -> dict[str, float | str]:
         """Body shape, yaw/pitch in degrees and the loss (for reports and provenance)."""
@@ -152,7 +162,8 @@ def object_to_camera(points: torch.Tensor, pose_params: dict[str, torch.Tensor],
 
 
 def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, mask: np.ndarray, pose: Pose,
-           steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None]) -> Hypothesis:
+           steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None],
+           basis: np.ndarray | None = None, size: int = SEARCH_SIZE, start: Hypothesis | None = None) -> Hypothesis:
     """Refine ``pose`` and the template's width and height by Adam on the silhouette loss (working crop).
 
     x and y (about the symmetry plane and the ground) are scaled; the length stays
@@ -160,32 +171,52 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
     also absorb the perspective foreshortening between the near and the far end
     of the car, which is the photo's best cue to the distance (hence the size).
     The log-scales are weakly pulled towards the template's proportions.
+
+    With ``basis`` (K, V, 3) (e.g. :func:`lift3d.pipeline.template_geometry.car_shape_basis`),
+    the body also moves along those K modes (roof, screens, hood, trunk, sills, wheelbase,
+    wheel size): coefficients in units of the modes, clamped to +-:data:`MODE_LIMIT` and
+    pulled towards 0 by :data:`MODE_PRIOR_WEIGHT`. None of them changes the length's scale,
+    so the distance cue above is kept.
+
+    ``size`` is the working resolution (pixels, square crop); ``start`` continues a
+    hypothesis refined before (its scale and coefficients; ``pose`` is its pose).
     """
     box = square_box(mask)
-    cam = identity_camera(crop_camera(base, box, SEARCH_SIZE))
-    target_img = torch.from_numpy(soft_target(mask, box, SEARCH_SIZE, sigma)).to(torch.float64)
+    cam = identity_camera(crop_camera(base, box, size))
+    target_img = torch.from_numpy(soft_target(mask, box, size, sigma)).to(torch.float64)
     pts = torch.from_numpy(template_points.astype(np.float64))
     centre = 0.5 * (pts.min(dim=0).values + pts.max(dim=0).values)
     params = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True) for k, v in
               dict(yaw=pose.yaw, pitch=pose.pitch, roll=pose.roll, log_distance=math.log(pose.distance),
                    tx=pose.tx, ty=pose.ty).items()}
-    log_scale = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    modes = torch.from_numpy(np.zeros((0, len(pts), 3)) if basis is None else basis.astype(np.float64))
+    log_scale = torch.zeros(2, dtype=torch.float64)
+    coeffs = torch.zeros(len(modes), dtype=torch.float64)
+    if start is not None:
+        log_scale = torch.from_numpy(np.asarray(start.log_scale, dtype=np.float64).copy())
+        if start.coefficients is not None and len(start.coefficients) == len(modes):
+            coeffs = torch.from_numpy(np.asarray(start.coefficients, dtype=np.float64).copy())
+    log_scale.requires_grad_(True)
+    coeffs.requires_grad_(True)
     d = pose.distance
     opt = torch.optim.Adam([
         {"params": [params["yaw"], params["pitch"]], "lr": 0.02},
         {"params": [params["log_distance"]], "lr": 0.01},
         {"params": [params["tx"], params["ty"]], "lr": 0.004 * d},
         {"params": [log_scale], "lr": 0.02},
+        {"params": [coeffs], "lr": 0.05},
     ])
 
     def shaped() -> torch.Tensor:
-        return torch.cat([pts[:, :2] * torch.exp(log_scale), pts[:, 2:]], dim=1)
+        body = pts + torch.einsum("k,kvc->vc", coeffs, modes)
+        return torch.cat([body[:, :2] * torch.exp(log_scale), body[:, 2:]], dim=1)
 
     def loss_fn() -> torch.Tensor:
         cam_pts = object_to_camera(shaped(), params, centre)
-        pred = soft_silhouette_torch(cam_pts, topology, cam, SEARCH_SIZE, SEARCH_SIZE, sigma)
+        pred = soft_silhouette_torch(cam_pts, topology, cam, size, size, sigma)
         pitch_error = params["pitch"] - math.radians(PITCH_PRIOR_DEG)
         prior = 0.02 * (log_scale ** 2).sum() + PITCH_PRIOR_WEIGHT * pitch_error ** 2
+        prior = prior + MODE_PRIOR_WEIGHT * (coeffs ** 2).sum()
         return silhouette_loss(pred.to(torch.float64), target_img) + prior
 
     for _ in range(steps):
@@ -197,6 +228,7 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
         with torch.no_grad():
             params["pitch"].clamp_(math.radians(PITCH_RANGE_DEG[0] - 5.0), math.radians(PITCH_RANGE_DEG[1] + 5.0))
             log_scale.clamp_(math.log(0.6), math.log(1.7))
+            coeffs.clamp_(-MODE_LIMIT, MODE_LIMIT)
         tick()
     with torch.no_grad():
         final = float(loss_fn())
@@ -204,12 +236,14 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
     v = {k: float(p.detach()) for k, p in params.items()}
     refined = Pose(v["yaw"], v["pitch"], v["roll"], math.exp(v["log_distance"]), v["tx"], v["ty"])
     scale = np.ptp(points, axis=0) / np.maximum(np.ptp(template_points, axis=0), 1e-9)
-    return Hypothesis(refined, scale, final, 0.0, points)
+    return Hypothesis(refined, scale, final, 0.0, points, log_scale=log_scale.detach().numpy().copy(),
+                      coefficients=coeffs.detach().numpy().copy())
 
 
 def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_steps: int, hypotheses: int,
                   refine_steps: int, sigma: float = 1.0, fov_x_deg: float = DEFAULT_FOV_X_DEG,
-                  shapes: dict[str, np.ndarray] | None = None, progress: Callable[[float], None] | None = None,
+                  shapes: dict[str, np.ndarray] | None = None, bases: dict[str, np.ndarray] | None = None,
+                  fine_size: int | None = FINE_SIZE, progress: Callable[[float], None] | None = None,
                   check: Callable[[], None] | None = None) -> CameraEstimate:
     """Estimate the camera of a single photo from its (H, W) bool object ``mask`` (see the module docstring).
 
@@ -222,6 +256,10 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
         shapes: optional body shapes to search over, name -> (V, 3) points with the
             template's topology (e.g. :func:`lift3d.pipeline.template_geometry.car_shapes`);
             default: the template alone.
+        bases: optional shape modes per body shape, name -> (K, V, 3), refined with the camera
+            (see :func:`refine`).
+        fine_size: the winner is refined once more at this working resolution (``None``: not),
+            where the wheels, screens and sills span enough pixels to place them.
         progress: called with the fraction of this stage done, in [0, 1].
         check: called between steps; raises to cancel.
     """
@@ -256,7 +294,7 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
                                               SEARCH_SIZE, SEARCH_SIZE), crop_target)
             starts.append((cand_iou, cand, name))
     topology = MeshTopology(template.faces, len(template.points))
-    total = max(1, len(starts) * max(refine_steps, 1))
+    total = max(1, (len(starts) + (fine_size is not None)) * max(refine_steps, 1))
     done = [0]
 
     def tick() -> None:
@@ -265,11 +303,17 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
 
     results = []
     for iou, pose, name in starts:
-        hyp = refine(shapes[name], topology, base, mask, pose, refine_steps, sigma, check, tick)
+        hyp = refine(shapes[name], topology, base, mask, pose, refine_steps, sigma, check, tick,
+                     None if bases is None else bases.get(name))
         hyp.grid_iou, hyp.shape = iou, name
         results.append(hyp)
     results.sort(key=lambda h: h.loss * (1.0 + REAR_VIEW_PENALTY * (math.cos(h.pose.yaw) < 0.0)))
     best = results[0]
+    if fine_size is not None and refine_steps > 0:
+        fine = refine(shapes[best.shape], topology, base, mask, best.pose, refine_steps, sigma, check, tick,
+                      None if bases is None else bases.get(best.shape), fine_size, best)
+        fine.grid_iou, fine.shape = best.grid_iou, best.shape
+        best = fine
     target = targets[best.shape]
     camera = Camera(base.fx, base.fy, base.cx, base.cy, width, height, best.pose.cam_to_world(target), "estimated")
     return CameraEstimate(camera, best.pose, target, best.scale, best.points, best.loss, best.shape,

@@ -46,8 +46,9 @@ from .crops import mask_box
 from .pose import Pose
 from .shape_fit import FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
-from .template_geometry import car_shapes
+from .template_geometry import car_shape_basis, car_shapes
 from .texture import bake_albedo, parts_of
+from .wheels import wheels_from_points
 
 STAGES = (("load", 0.02), ("mask", 0.03), ("camera", 0.2), ("shape", 0.55), ("texture", 0.15), ("write", 0.05))
 """Stage names and their share of the overall progress."""
@@ -220,9 +221,11 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     camera_info: dict[str, Any] = {}
     if cameras_given is None:
         if is_car:
+            shapes = car_shapes(template)
             est = search_camera(template, masks[0], preset.camera_yaw_steps, preset.camera_pitch_steps,
                                 preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
-                                shapes=car_shapes(template), progress=report, check=steps.check)
+                                shapes=shapes, bases={k: car_shape_basis(template, k) for k in shapes},
+                                progress=report, check=steps.check)
             cameras, scale, start = [est.camera], est.scale, est.points.astype(np.float64)
             camera_info = {"shape": est.shape, "yaw_deg": math.degrees(est.pose.yaw) % 360.0,
                            "pitch_deg": math.degrees(est.pose.pitch),
@@ -253,8 +256,11 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     if request.fit_shape and sum(preset.steps) > 0:
         views = [FitView(cam, m) for cam, m in zip(cameras, masks)]
         calibrated = cameras_given is not None
+        # a single photo's wheels are the camera search's (its shape modes place and size them)
+        wheel_start = wheels_from_points(template.wheels, start) if is_car and not calibrated else None
         fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
                         fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
+                        wheel_start=wheel_start,
                         keep_length=not calibrated, fit_wheels=calibrated,
                         progress=report, check=steps.check)
         points = fit.points.astype(np.float64)

@@ -322,3 +322,36 @@ def generic_template(subdivisions: int = 3, size: float = 1.0) -> Template:
                     uv_faces=uv_faces, part_names=["object"], part_labels=["object"],
                     face_part=np.zeros(len(faces), dtype=np.int32), mirror=mirror_map(points), symmetric=False,
                     params={"subdivisions": subdivisions, "size": size})
+
+
+SHAPE_MODES: dict[str, float] = {
+    "clearance": 0.05, "belt": 0.05, "hood": 0.06, "trunk": 0.08, "roof_start": 0.06, "roof_end": 0.06,
+    "windscreen_base": 0.05, "rear_window_base": 0.05, "wheelbase": 0.25, "front_axle_offset": 0.12,
+    "wheel_radius": 0.04,
+}
+"""Car parameters the single-photo camera search refines, with one *unit* each (their typical spread
+across passenger cars, in the parameter's own units: metres or fractions of the height)."""
+
+
+def car_shape_basis(template: Template, shape: str) -> np.ndarray:
+    """(K, V, 3) displacement (metres) of the ``shape`` body per unit of each :data:`SHAPE_MODES` parameter.
+
+    A linearised parametric family around one :data:`BODY_SHAPES` body (in the spirit of
+    a morphable model's blend shapes, here from the procedural generator instead of
+    data): ``points + sum_k c_k basis[k]`` moves the roof, screens, hood, trunk, sills and
+    wheels continuously with the template's topology, so the coefficients ``c`` can be
+    optimised through the soft silhouette jointly with the camera. Central differences
+    with a quarter of each unit keep every perturbed profile valid (monotone stations).
+    """
+    known = {f.name for f in fields(CarParams)}
+    base = replace(CarParams(**{k: v for k, v in template.params.items() if k in known}), **BODY_SHAPES[shape])
+    basis = []
+    for name, unit in SHAPE_MODES.items():
+        h = 0.25 * unit
+        value = getattr(base, name)
+        hi = car_geometry(replace(base, **{name: value + h}))[0]
+        lo = car_geometry(replace(base, **{name: value - h}))[0]
+        if hi.shape != template.points.shape:
+            raise ValueError(f"body shape {shape!r} does not match the car template's topology")
+        basis.append((hi - lo) * (unit / (2.0 * h)))
+    return np.stack(basis)

@@ -36,19 +36,24 @@ class TorchWheels(torch.nn.Module):
     """Learnable wheel parameters for ``rig``; :meth:`forward` returns the (4K, 3) wheel vertices.
 
     Sizes are stored as logarithms (always positive) and relative to the
-    template's, so one learning rate suits every parameter; ``size_scale``
-    converts template metres to the fit's object frame (e.g. the width/height/
-    length scale found by the camera search).
+    start, so one learning rate suits every parameter. The start is ``start``
+    when given (e.g. :func:`wheels_from_points` of the camera search's body),
+    else the rig's own parameters times ``size_scale`` (template metres to the
+    fit's object frame).
     """
 
-    def __init__(self, rig: WheelRig, size_scale: np.ndarray | None = None) -> None:
+    def __init__(self, rig: WheelRig, size_scale: np.ndarray | None = None, start: WheelParams | None = None) -> None:
         super().__init__()
         s = np.ones(3) if size_scale is None else np.asarray(size_scale, dtype=np.float64)
         self.rig = rig
         self.register_buffer("local", torch.from_numpy(rig.local.astype(np.float64)))
-        self.base = {"axle_z": torch.from_numpy(rig.axle_z * s[2]),
-                     "radius": rig.radius * math.sqrt(s[1] * s[2]), "track": rig.track * s[0],
-                     "width": rig.width * s[0]}
+        if start is None:
+            self.base = {"axle_z": torch.from_numpy(rig.axle_z * s[2]),
+                         "radius": rig.radius * math.sqrt(s[1] * s[2]), "track": rig.track * s[0],
+                         "width": rig.width * s[0]}
+        else:
+            self.base = {"axle_z": torch.tensor(start.axle_z, dtype=torch.float64), "radius": start.radius,
+                         "track": start.track, "width": start.width}
         self.axle_shift = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
         self.log_radius = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
         self.log_track = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
@@ -79,3 +84,20 @@ class TorchWheels(torch.nn.Module):
         with torch.no_grad():
             axle_z, radius, track, width = self.values()
         return WheelParams((float(axle_z[0]), float(axle_z[1])), float(radius), float(track), float(width))
+
+
+def wheels_from_points(rig: WheelRig, points: np.ndarray) -> WheelParams:
+    """Measure the wheel parameters of ``rig``'s tyres in ``points`` (V, 3), object frame (metres).
+
+    Axle positions are the tyres' mean z (their rings are symmetric about the axle),
+    the radius the geometric mean of the front tyre's half-extents in y and z (the
+    tyre may have been scaled anisotropically), the track twice the left tyres'
+    mean x, the width the left tyres' extent in x.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    left = [pts[idx] for idx in rig.left]
+    axle_z = (float(left[0][:, 2].mean()), float(left[1][:, 2].mean()))
+    radius = 0.5 * math.sqrt(float(np.ptp(left[0][:, 1])) * float(np.ptp(left[0][:, 2])))
+    track = float(np.mean([w[:, 0].mean() for w in left])) * 2.0
+    width = float(np.mean([np.ptp(w[:, 0]) for w in left]))
+    return WheelParams(axle_z, radius, track, width)
