@@ -21,42 +21,7 @@ from lift3d.batch_engines import LocalEngine
 from lift3d.cli import main
 from lift3d.errors import InputError
 
-
-TINY_SETTINGS = """
-[output]
-texture_size = 64
-
-[presets.fast]
-levels = [32]
-steps = [4]
-camera_yaw_steps = 4
-camera_pitch_steps = 1
-camera_hypotheses = 1
-camera_refine_steps = 2
-texture_size = 64
-photometric_steps = 0
-sigma = 1.0
-"""
-
-
-def car_blob(path: Path, seed: int, size: int = 96) -> Path:
-    """Write a synthetic car-like RGBA image: a rounded body and two dark wheels on transparent background."""
-    rng = np.random.default_rng(seed)
-    v, u = np.mgrid[0:size, 0:size]
-    cx, cy = size / 2 + rng.uniform(-4, 4), size * 0.55
-    body = ((u - cx) / (size * 0.42)) ** 2 + ((v - cy) / (size * 0.16)) ** 2 <= 1.0
-    cabin = ((u - cx) / (size * 0.2)) ** 2 + ((v - (cy - size * 0.14)) / (size * 0.12)) ** 2 <= 1.0
-    wheels = [((u - (cx + dx)) ** 2 + (v - (cy + size * 0.13)) ** 2) <= (size * 0.08) ** 2
-              for dx in (-size * 0.25, size * 0.25)]
-    rgba = np.zeros((size, size, 4), np.uint8)
-    color = rng.integers(60, 230, 3)
-    rgba[body | cabin, :3] = color
-    rgba[cabin & ~body, :3] = (80, 110, 140)
-    for w in wheels:
-        rgba[w, :3] = 20
-    rgba[..., 3] = np.where(body | cabin | wheels[0] | wheels[1], 255, 0)
-    Image.fromarray(rgba, "RGBA").save(path)
-    return path
+from synthetic_inputs import TINY_SETTINGS, car_blob
 
 
 def _square(x: int) -> int:
