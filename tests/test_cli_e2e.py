@@ -340,3 +340,16 @@ def test_cancel_arriving_while_the_asset_is_written_does_not_fail_the_run(inputs
     result = run_reconstruction(ReconstructRequest(images=[inputs / "car.png"], preset="fast", out_dir=tmp_path / "out",
                                                    stage=tmp_path / "stage.usda"), cancel=token)
     assert result.asset_path.is_file() and result.prim_path == "/World/Reconstructions/car"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["reconstruct"], "Missing argument"),
+    (["reconstruct", "car.png", "--frobnicate"], "No such option: --frobnicate"),
+    (["batch", "photos"], "Missing option '--stage'"),
+    (["batch", "photos", "--stage", "s.usda", "--workers", "0"], "--workers"),
+])
+def test_usage_errors_are_one_line_too(args, expected, capfd):
+    """Regression: usage errors printed Typer's boxed, multi-line usage block."""
+    assert main(args) == 2
+    captured = capfd.readouterr()
+    assert expected in _one_error_line(captured.err) and captured.out == ""

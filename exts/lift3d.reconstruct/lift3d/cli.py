@@ -1,7 +1,7 @@
 """The ``lift3d`` command line (DESIGN.md section 4).
 
 Exit status: 0 on success; 2 with one ``lift3d: error: ...`` line on stderr for
-bad input (and for bad usage, as Click does); 1 when a batch finished with some
+bad input and for bad usage (a missing argument, an unknown option); 1 when a batch finished with some
 failures; 130 when interrupted. Heavy modules (torch, warp, pxr) are imported
 inside the commands, so ``lift3d --help`` is instant.
 """
@@ -166,19 +166,40 @@ def info(
         typer.echo(format_summary(summary))
 
 
+def _usage_error(exc: typer.TyperException) -> int:
+    """Print a usage error (Click's, as vendored by Typer) as one ``lift3d: error:`` line; returns its status.
+
+    A bare group (``lift3d``, ``lift3d stage``) still prints its help, as before.
+    """
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    if type(exc).__name__ == "NoArgsIsHelpError":  # Typer has printed the help already (rich) or it is `message`
+        if message:
+            typer.echo(message, err=True)
+    else:
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"lift3d: error: {' '.join(message.split())}{hint}", err=True)
+    return int(getattr(exc, "exit_code", 2))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
     try:
-        app(args=argv, prog_name="lift3d")  # standalone mode: usage errors exit 2, as Click does
+        code = app(args=argv, prog_name="lift3d", standalone_mode=False)
     except InputError as exc:
         typer.echo(f"lift3d: error: {exc}", err=True)
         return 2
+    except typer.TyperException as exc:
+        return _usage_error(exc)
+    except typer.Abort:
+        typer.echo("lift3d: aborted", err=True)
+        return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         typer.echo("lift3d: interrupted", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
