@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pxr import Usd, UsdGeom
+from pxr import Sdf, Usd, UsdGeom
 
 from lift3d.api import CancelToken, ReconstructRequest
 from lift3d.cli import main
@@ -353,3 +353,21 @@ def test_usage_errors_are_one_line_too(args, expected, capfd):
     assert main(args) == 2
     captured = capfd.readouterr()
     assert expected in _one_error_line(captured.err) and captured.out == ""
+
+
+def test_reconstruct_into_a_shared_stage_uses_the_writers_own_layer(inputs, tmp_path, capfd, monkeypatch):
+    """Regression: --stage on a shared stage wrote the reference into the root layer, bypassing the writer layers."""
+    monkeypatch.setenv("LIFT3D_STAGE__WRITER", "tester")
+    stage = tmp_path / "shared.usda"
+    assert main(["stage", "init", str(stage)]) == 0
+    capfd.readouterr()
+    assert main(["reconstruct", str(inputs / "car.png"), "--preset", "fast", "--out", str(tmp_path / "assets"),
+                 "--stage", str(stage), "--json"]) == 0
+    prim = json.loads(capfd.readouterr().out)["prim"]
+    assert prim.startswith("/World/Reconstructions/tester__car_")
+    assert main(["stage", "list", str(stage), "--json"]) == 0
+    (entry,) = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
+    assert entry["prim_path"] == prim and entry["writer"] == "tester" and entry["source"].endswith("car.png")
+    root = Sdf.Layer.OpenAsAnonymous(str(stage))
+    assert not root.GetPrimAtPath("/World/Reconstructions").nameChildren  # the root holds no reconstruction
+    assert Sdf.Layer.OpenAsAnonymous(str(tmp_path / "writers" / "tester.usda")).GetPrimAtPath(prim)

@@ -120,6 +120,22 @@ def _asset_name(request: ReconstructRequest, out_dir: Path) -> str:
     return unique_name(sanitize_name(Path(request.images[0]).name), taken)
 
 
+def _add_to_stage(stage: Path, asset_path: Path, source: Path) -> str:
+    """Reference the asset in ``stage``; returns the prim path.
+
+    In a lift3d shared stage (``lift3d stage init``) the reference goes into this
+    writer's own layer, as ``lift3d stage add`` and ``lift3d batch`` do (DESIGN.md
+    section 4, Shared stage); any other stage gets it in its root layer.
+    """
+    from ..usd.shared_stage import SharedStage, is_shared_stage
+
+    if is_shared_stage(stage):
+        return SharedStage(stage, create=False).add(asset_path, source=str(source))
+    from ..usd.compose import add_reference
+
+    return add_reference(stage, asset_path)
+
+
 def _fit_camera_to_image(camera: Camera, image: Path, size: tuple[int, int]) -> Camera:
     """``camera`` rescaled to the decoded image ``size`` (width, height); InputError if the aspect differs."""
     if (camera.width, camera.height) == tuple(size):
@@ -313,10 +329,8 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     asset_path = write_asset(asset, out_dir, settings.output.format)
     prim_path = None
     if request.stage is not None:
-        from ..usd.compose import add_reference
-
         try:
-            prim_path = add_reference(request.stage, asset_path)
+            prim_path = _add_to_stage(Path(request.stage), asset_path, images[0].path)
         except BaseException:  # the stage is unchanged; leave no unreferenced asset behind either
             shutil.rmtree(asset_path.parent, ignore_errors=True)
             raise

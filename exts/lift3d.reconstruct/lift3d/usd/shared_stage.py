@@ -153,6 +153,12 @@ def _is_shared_root(layer: Sdf.Layer) -> bool:
     return isinstance(data, dict) and bool(data.get("sharedStage"))
 
 
+def is_shared_stage(path: Path | str) -> bool:
+    """Whether ``path`` is an existing lift3d shared stage root (reads only; InputError if it is not USD)."""
+    path = Path(path)
+    return path.is_file() and _is_shared_root(_read_layer(path.absolute(), "stage"))
+
+
 def _root_text() -> str:
     layer = Sdf.Layer.CreateAnonymous(".usda")
     _set_stage_metadata(layer)
