@@ -57,7 +57,7 @@ SEARCH_SIZE = 64
 FINE_SIZE = 128
 """Working resolution of the winner's last refinement (see :func:`search_camera`)."""
 MODE_PRIOR_WEIGHT = 0.002
-MODE_LIMIT = 1.5
+MODE_LIMIT = 2.0
 """Shape-mode coefficients (units of :data:`lift3d.pipeline.template_geometry.SHAPE_MODES`): weight of the
 pull towards the body shape's own proportions (per unit^2) and the largest departure allowed."""
 

@@ -327,7 +327,7 @@ def generic_template(subdivisions: int = 3, size: float = 1.0) -> Template:
 SHAPE_MODES: dict[str, float] = {
     "clearance": 0.05, "belt": 0.05, "hood": 0.06, "trunk": 0.08, "roof_start": 0.06, "roof_end": 0.06,
     "windscreen_base": 0.05, "rear_window_base": 0.05, "wheelbase": 0.25, "front_axle_offset": 0.12,
-    "wheel_radius": 0.04,
+    "wheel_radius": 0.06,
 }
 """Car parameters the single-photo camera search refines, with one *unit* each (their typical spread
 across passenger cars, in the parameter's own units: metres or fractions of the height)."""
