@@ -212,7 +212,6 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     _writable_folder(out_dir, "output folder")
     if request.stage is not None:
         _check_stage(Path(request.stage))
-    name = _asset_name(request, out_dir)
     images = [load_image(p) for p in request.images]
     cameras_given = cameras_for_images(request.views, request.images) if request.views is not None else None
     if cameras_given is not None:
@@ -321,6 +320,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
         "fit_shape": bool(request.fit_shape), "template": template.name,
         "camera": camera_info, "fit": fit_info, "metrics": metrics, "timings": dict(timings),
     }
+    name = _asset_name(request, out_dir)  # chosen just before writing: concurrent runs rarely race for it
     asset = Asset(name=name, points=points.astype(np.float32), faces=template.faces, uv=template.uv,
                   uv_faces=template.uv_faces, texture=texture, parts=parts, materials=materials,
                   cameras=cameras, provenance=provenance)
