@@ -116,10 +116,15 @@ def _bad_case(name: str, folder: Path, inputs: Path) -> list[str]:
     raise AssertionError(name)
 
 
-BAD_CASES = ["missing file", "a folder", "truncated png", "text named png", "zero bytes", "bomb header",
-             "uniform colour", "empty mask", "full mask", "mask of another size", "views name a missing image",
-             "views with NaN", "views not JSON", "image not in views", "unknown category", "unknown preset",
-             "out below a file"]
+BAD_CASES = {  # case -> what its error line must say
+    "missing file": "does not exist", "a folder": "is a folder", "truncated png": "corrupt or truncated",
+    "text named png": "is not a PNG, JPEG or WebP image", "zero bytes": "is an empty file", "bomb header": "MP",
+    "uniform colour": "no separable object", "empty mask": "is empty", "full mask": "covers 100%",
+    "mask of another size": "different aspect ratio", "views name a missing image": "gone.png",
+    "views with NaN": "not a finite number", "views not JSON": "not valid JSON", "image not in views": "has no frame",
+    "unknown category": "unknown category 'boat'", "unknown preset": "unknown preset 'ultra'",
+    "out below a file": "is not a folder",
+}
 
 
 def _listing(folder: Path) -> list[str]:
@@ -146,7 +151,7 @@ def test_bad_input_exits_2_with_one_line_and_leaves_nothing(case, inputs, tmp_pa
     code = main(["reconstruct", *args, "--stage", str(tmp_path / "stage.usda")])
     captured = capfd.readouterr()
     assert code == 2
-    _one_error_line(captured.err)
+    assert BAD_CASES[case] in _one_error_line(captured.err)
     assert captured.out == ""
     assert _listing(tmp_path) == before  # no asset folder, no temporary debris, no stage or lock file
 
