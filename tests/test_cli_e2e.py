@@ -14,6 +14,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 from pathlib import Path
 
@@ -376,3 +377,24 @@ def test_reconstruct_into_a_shared_stage_uses_the_writers_own_layer(inputs, tmp_
     root = Sdf.Layer.OpenAsAnonymous(str(stage))
     assert not root.GetPrimAtPath("/World/Reconstructions").nameChildren  # the root holds no reconstruction
     assert Sdf.Layer.OpenAsAnonymous(str(tmp_path / "writers" / "tester.usda")).GetPrimAtPath(prim)
+
+
+def _jpeg_with_damaged_exif(path: Path, rgb: np.ndarray) -> Path:
+    """A JPEG whose EXIF block has a tag pointing past the end of the block (Pillow warns and skips it)."""
+    tiff = (b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHII", 0x010F, 2, 100, 0x1000)
+            + struct.pack("<I", 0))
+    Image.fromarray(rgb).save(path, exif=b"Exif\x00\x00" + tiff, quality=95)
+    return path
+
+
+def test_damaged_exif_prints_no_warning_lines(tmp_path, capfd):
+    """Regression: Pillow's 'Tag data larger than file' UserWarning went to stderr beside the error line."""
+    from lift3d.io.images import load_image
+
+    photo = _jpeg_with_damaged_exif(tmp_path / "grey.jpg", np.full((48, 64, 3), 128, np.uint8))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_image(photo).size == (64, 48)
+        code = main(["reconstruct", str(photo), "--preset", "fast", "--out", str(tmp_path / "out")])
+    assert code == 2 and "no separable object" in _one_error_line(capfd.readouterr().err)
+    assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []

@@ -86,6 +86,9 @@ def _decode(path: Path, data: bytes, what: str) -> Image.Image:
     """Open, size-check and fully decode ``data``; every failure is an InputError naming ``path``."""
     try:
         with warnings.catch_warnings():
+            # Damaged metadata (EXIF tags, text chunks): Pillow skips it and decodes the pixels; its
+            # UserWarning would be stray stderr lines around the CLI's output.
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=_FORMATS)
             w, h = im.size
