@@ -1,10 +1,13 @@
-"""Tiny synthetic inputs shared by the end-to-end tests (batch, CLI): a car-like RGBA photo and fast settings."""
+"""Helpers shared by the end-to-end tests (batch, CLI): a car-like RGBA photo, fast settings, the entry point."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 TINY_SETTINGS = """
@@ -42,3 +45,9 @@ def car_blob(path: Path, seed: int, size: int = 96) -> Path:
     rgba[..., 3] = np.where(body | cabin | wheels[0] | wheels[1], 255, 0)
     Image.fromarray(rgba, "RGBA").save(path)
     return path
+
+
+def lift3d_entry_point() -> str:
+    """The installed ``lift3d`` command (beside this Python, else on PATH); skips the test if there is none."""
+    exe = Path(sys.executable).with_name("lift3d")
+    return str(exe) if exe.exists() else shutil.which("lift3d") or pytest.skip("lift3d entry point not installed")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +12,12 @@ from lift3d.cli import main
 from lift3d.usd.writer import write_asset
 
 from asset_factory import make_car_asset
+from synthetic_inputs import lift3d_entry_point
 
 
 @pytest.fixture(scope="module")
 def asset_layer(tmp_path_factory) -> Path:
     return write_asset(make_car_asset(), tmp_path_factory.mktemp("cli"))
-
-
-def _entry_point() -> str:
-    exe = Path(sys.executable).with_name("lift3d")
-    return str(exe) if exe.exists() else shutil.which("lift3d") or pytest.skip("lift3d entry point not installed")
 
 
 def test_help_exits_zero(capsys):
@@ -86,7 +80,7 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_real_entry_point(asset_layer, tmp_path):
-    exe = _entry_point()
+    exe = lift3d_entry_point()
     helped = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0 and "info" in helped.stdout
     ok = subprocess.run([exe, "info", str(asset_layer)], capture_output=True, text=True, timeout=120)
