@@ -395,3 +395,16 @@ def test_damaged_exif_prints_no_warning_lines(tmp_path, capfd):
         code = main(["reconstruct", str(photo), "--preset", "fast", "--out", str(tmp_path / "out")])
     assert code == 2 and "no separable object" in _one_error_line(capfd.readouterr().err)
     assert [str(w.message) for w in caught if issubclass(w.category, UserWarning)] == []
+
+
+def test_ctrl_c_exits_130_with_one_line(inputs, tmp_path, capfd, monkeypatch):
+    """Regression: an interrupted run exited 130 silently (Typer swallowed the KeyboardInterrupt)."""
+    import lift3d.progress
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lift3d.progress, "run_with_progress", interrupted)
+    assert main(["reconstruct", str(inputs / "car.png"), "--out", str(tmp_path / "out")]) == 130
+    captured = capfd.readouterr()
+    assert captured.err.splitlines() == ["lift3d: interrupted"] and captured.out == ""

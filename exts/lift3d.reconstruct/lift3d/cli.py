@@ -197,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
+        code = 130
+    if code == 130:  # Ctrl-C (Typer turns a KeyboardInterrupt in a command into exit status 130)
         typer.echo("lift3d: interrupted", err=True)
-        return 130
     return code if isinstance(code, int) else 0
 
 
