@@ -60,9 +60,11 @@ class ReconstructRequest:
         mask: optional mask image for a single input image (white = object).
         category: ``car`` or ``generic`` (see ``config/categories.toml``).
         preset: ``fast``, ``balanced`` or ``best`` (see ``config/presets.toml``).
-        name: asset name (sanitised); default from the first image's file name.
+        name: asset name (sanitised); an existing asset folder of that name is replaced. Default: the
+            first image's file name, made unique among ``out_dir``'s entries (``car``, ``car_2``, ...).
         out_dir: folder that receives the asset folder; default ``output.folder``.
-        stage: optional USD stage to add the asset to, under ``/World/Reconstructions``.
+        stage: optional USD stage to add the asset to, under ``/World/Reconstructions``; in a lift3d
+            shared stage through this writer's own layer (see :mod:`lift3d.usd.shared_stage`).
         config: optional user settings file (TOML).
         fit_shape: deform the template to the silhouettes (``False`` keeps the undeformed,
             camera-placed template: the evaluation baseline).
