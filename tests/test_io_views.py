@@ -114,6 +114,20 @@ def test_not_json_missing_and_folder(tmp_path):
         read_transforms(bad)
 
 
+def test_exif_rotated_photo_gets_a_camera_of_its_decoded_size(tmp_path):
+    """Regression: the default w/h were the stored (unrotated) size, so load_image's rotated photo mismatched."""
+    from lift3d.io.images import load_image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 48 wide x 64 high, shown 64 x 48
+    Image.fromarray(np.zeros((64, 48, 3), np.uint8)).save(tmp_path / "phone.jpg", exif=exif)
+    path = _write_json(tmp_path, {"camera_angle_x": 0.8, "frames": [
+        {"file_path": "phone.jpg", "transform_matrix": _pose()}]})
+    (camera,) = cameras_for_images(path, [tmp_path / "phone.jpg"])
+    assert (camera.width, camera.height) == load_image(tmp_path / "phone.jpg").size == (64, 48)
+    assert camera.fx == pytest.approx(32.0 / math.tan(0.4))
+
+
 def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
     verts, faces = [], []
     for line in path.read_text().splitlines():

@@ -12,7 +12,7 @@ Neural Graphics Primitives, SIGGRAPH 2022):
 * Intrinsics, at the top level or per frame (per frame wins): ``fl_x``/``fl_y``
   (pixels) or ``camera_angle_x`` (+ optional ``camera_angle_y``, radians, full
   field of view); ``cx``/``cy`` (pixels, default the image centre); ``w``/``h``
-  (pixels, default the image file's size). When ``w``/``h`` differ from the
+  (pixels, default the image file's size, EXIF orientation applied). When ``w``/``h`` differ from the
   image file's size with the same aspect ratio, the camera is scaled to the
   file; a different aspect ratio is an error. ``fl_y`` defaults to ``fl_x``
   (square pixels) unless ``camera_angle_y`` is given.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ from ..errors import InputError
 _EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".PNG", ".JPG", ".JPEG", ".WEBP")
 _DISTORTION = ("k1", "k2", "k3", "k4", "p1", "p2")
 _RIGID_TOL = 1e-3
+_ORIENTATION = 0x0112
+"""EXIF tag of the orientation."""
 
 
 @dataclass
@@ -88,12 +91,21 @@ def _pose(matrix: Any, source: Path, index: int) -> np.ndarray:
 
 
 def _image_size(path: Path, source: Path) -> tuple[int, int]:
+    """``(width, height)`` of the image file as :func:`lift3d.io.images.load_image` decodes it (EXIF orientation
+    applied: orientations 5 to 8 swap the stored width and height)."""
     try:
         with Image.open(path) as im:
-            return im.size
+            width, height = im.size
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # damaged EXIF: no orientation, as in load_image
+                try:
+                    orientation = im.getexif().get(_ORIENTATION, 1)
+                except Exception:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF blocks
+                    orientation = 1
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"camera file {source} refers to {path}, which cannot be read as an image ({exc})") \
             from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
 def _camera(meta: dict[str, Any], image: Path, pose: np.ndarray, source: Path, index: int) -> Camera:
