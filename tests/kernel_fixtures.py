@@ -6,6 +6,7 @@ import numpy as np
 import warp as wp
 
 from lift3d.camera import Camera, look_at, orbit_camera
+from lift3d.pipeline import template_geometry
 
 wp.set_module_options({"enable_backward": False})
 
@@ -17,31 +18,9 @@ def devices() -> list[str]:
 
 
 def icosphere(subdivisions: int = 2, radius: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Unit icosphere scaled to ``radius``: (V, 3) float32 points, (F, 3) int32 counter-clockwise outward faces."""
-    t = (1.0 + 5 ** 0.5) / 2.0
-    verts = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
-             (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
-    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
-             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
-             (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
-    pts = [np.array(v, dtype=np.float64) / np.linalg.norm(v) for v in verts]
-    for _ in range(subdivisions):
-        cache: dict[tuple[int, int], int] = {}
-
-        def mid(a: int, b: int) -> int:
-            key = (min(a, b), max(a, b))
-            if key not in cache:
-                m = pts[a] + pts[b]
-                pts.append(m / np.linalg.norm(m))
-                cache[key] = len(pts) - 1
-            return cache[key]
-
-        new = []
-        for a, b, c in faces:
-            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-        faces = new
-    return (np.array(pts) * radius).astype(np.float32), np.array(faces, dtype=np.int32)
+    """Icosphere of ``radius``: (V, 3) float32 points, (F, 3) int32 counter-clockwise outward faces."""
+    points, faces = template_geometry.icosphere(subdivisions)
+    return (points * radius).astype(np.float32), faces.astype(np.int32)
 
 
 def noisy_sphere(rng: np.random.Generator, subdivisions: int = 3, noise: float = 0.08) -> tuple[np.ndarray, np.ndarray]:

@@ -18,32 +18,7 @@ from lift3d.kernels.soft_silhouette import (
     soft_silhouette_backward,
 )
 
-
-def icosphere(level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit icosphere: (V, 3) float32 points and (F, 3) int32 counter-clockwise faces."""
-    t = (1.0 + 5.0 ** 0.5) / 2.0
-    v = np.array([(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
-                  (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)], dtype=np.float64)
-    f = np.array([(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
-                  (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
-                  (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)])
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    for _ in range(level):
-        verts, cache, new_faces = list(v), {}, []
-
-        def mid(a: int, b: int) -> int:
-            key = (min(a, b), max(a, b))
-            if key not in cache:
-                m = v[a] + v[b]
-                cache[key] = len(verts)
-                verts.append(m / np.linalg.norm(m))
-            return cache[key]
-
-        for a, b, c in f:
-            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-            new_faces += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-        v, f = np.array(verts), np.array(new_faces)
-    return v.astype(np.float32), f.astype(np.int32)
+from kernel_fixtures import icosphere
 
 
 def reference(points, faces, camera, width, height, sigma):

@@ -281,7 +281,7 @@ def _atlas(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.clip(uvs, 0.0, 1.0).astype(np.float32), indices.astype(np.int32)
 
 
-def _icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
+def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
     """Unit icosphere: (V, 3) points on the unit sphere and (F, 3) outward-wound faces."""
     g = (1.0 + 5.0 ** 0.5) / 2.0
     verts = [(-1, g, 0), (1, g, 0), (-1, -g, 0), (1, -g, 0), (0, -1, g), (0, 1, g), (0, -1, -g), (0, 1, -g),
@@ -315,7 +315,7 @@ def _icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
 
 def generic_template(subdivisions: int = 3, size: float = 1.0) -> Template:
     """Genus-0 icosphere of diameter ``size`` metres resting on the ground, one part ``object``."""
-    unit, faces = _icosphere(subdivisions)
+    unit, faces = icosphere(subdivisions)
     points = unit * (0.5 * size) + np.array([0.0, 0.5 * size, 0.0])
     uv, uv_faces = _atlas(points, faces)
     return Template(name="generic", points=points.astype(np.float32), faces=faces.astype(np.int32), uv=uv,
