@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pxr import Sdf, Usd, UsdGeom
+from synthetic_inputs import TINY_SETTINGS
 
 from lift3d.api import ReconstructResult
 from lift3d.errors import InputError
@@ -386,22 +387,6 @@ def test_cap_levels(kit):
 
 # -- with the real reconstructor ------------------------------------------------------------------
 
-TINY_CONFIG = """
-[output]
-texture_size = 64
-
-[presets.fast]
-levels = [32]
-steps = [6]
-camera_yaw_steps = 4
-camera_pitch_steps = 1
-camera_hypotheses = 1
-camera_refine_steps = 2
-texture_size = 64
-photometric_steps = 0
-sigma = 1.0
-"""
-
 
 @needs_pipeline
 @pytest.mark.slow
@@ -410,7 +395,7 @@ def test_viewport_drop_reconstructs_for_real_and_undo_removes_it(kit, tmp_path):
     new_stage(stage_path)
     kit.usd.get_context().open_stage(str(stage_path))
     config = tmp_path / "tiny.toml"
-    config.write_text(TINY_CONFIG)
+    config.write_text(TINY_SETTINGS)
     kit.set("preset", "fast")
     kit.set("working_resolution", 32)
     kit.set("config_file", str(config))
