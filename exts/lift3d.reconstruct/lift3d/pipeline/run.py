@@ -48,6 +48,7 @@ from .shape_fit import FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
 from .template_geometry import car_shape_basis, car_shapes
 from .texture import bake_albedo, parts_of
+from .wheel_detect import wheels_from_photo
 from .wheels import wheels_from_points
 
 STAGES = (("load", 0.02), ("mask", 0.03), ("camera", 0.2), ("shape", 0.55), ("texture", 0.15), ("write", 0.05))
@@ -271,8 +272,14 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     if request.fit_shape and sum(preset.steps) > 0:
         views = [FitView(cam, m) for cam, m in zip(cameras, masks)]
         calibrated = cameras_given is not None
-        # a single photo's wheels are the camera search's (its shape modes place and size them)
-        wheel_start = wheels_from_points(template.wheels, start) if is_car and not calibrated else None
+        # a single photo's wheels: the camera search's (its shape modes place and size them), with the
+        # radius of the tyres found in the photo (the camera is in the object frame here: identity transform)
+        wheel_start = None
+        if is_car and not calibrated:
+            wheel_start, n_tyres = wheels_from_photo(images[0].rgb, masks[0], cameras[0],
+                                                     wheels_from_points(template.wheels, start),
+                                                     (float(start[:, 2].min()), float(start[:, 2].max())))
+            fit_info["tyres_found"] = n_tyres
         fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
                         fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
                         wheel_start=wheel_start,
@@ -280,7 +287,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
                         progress=report, check=steps.check)
         points = fit.points.astype(np.float64)
         transform = fit.transform
-        fit_info = {"level_losses": fit.level_losses, "scale": fit.transform.scale.tolist()}
+        fit_info.update({"level_losses": fit.level_losses, "scale": fit.transform.scale.tolist()})
         if fit.wheels is not None:
             fit_info["wheels"] = fit.wheels.as_dict()
         if symmetry_plane is not None and calibrated:
