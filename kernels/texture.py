@@ -45,6 +45,18 @@ def texel_coords(st: wp.vec2, width: int, height: int) -> wp.vec2:
     return wp.vec2(st[0] * float(width) - 0.5, (1.0 - st[1]) * float(height) - 0.5)
 
 
+@wp.func
+def bilinear_corners(p: wp.vec2, width: int, height: int, mode: int) -> wp.vec4i:
+    """Texel coordinates ``p`` -> the four texels around it as (x0, x1, y0, y1), addressed by ``mode``.
+
+    The bilinear weights are the fractional parts of ``p``: ``ax`` towards x1, ``ay`` towards y1.
+    """
+    fx0 = int(wp.floor(p[0]))
+    fy0 = int(wp.floor(p[1]))
+    return wp.vec4i(texel_index(fx0, width, mode), texel_index(fx0 + 1, width, mode),
+                    texel_index(fy0, height, mode), texel_index(fy0 + 1, height, mode))
+
+
 @wp.kernel
 def sample_forward(start: int, texture: wp.array3d(dtype=wp.float32), st: wp.array(dtype=wp.vec2), mode: int,
                    out: wp.array2d(dtype=wp.float32)):
@@ -53,14 +65,13 @@ def sample_forward(start: int, texture: wp.array3d(dtype=wp.float32), st: wp.arr
     height = texture.shape[0]
     width = texture.shape[1]
     p = texel_coords(st[n], width, height)
-    fx0 = wp.floor(p[0])
-    fy0 = wp.floor(p[1])
-    ax = p[0] - fx0
-    ay = p[1] - fy0
-    x0 = texel_index(int(fx0), width, mode)
-    x1 = texel_index(int(fx0) + 1, width, mode)
-    y0 = texel_index(int(fy0), height, mode)
-    y1 = texel_index(int(fy0) + 1, height, mode)
+    corners = bilinear_corners(p, width, height, mode)
+    x0 = corners[0]
+    x1 = corners[1]
+    y0 = corners[2]
+    y1 = corners[3]
+    ax = p[0] - wp.floor(p[0])
+    ay = p[1] - wp.floor(p[1])
     for c in range(texture.shape[2]):
         top = (1.0 - ax) * texture[y0, x0, c] + ax * texture[y0, x1, c]
         bottom = (1.0 - ax) * texture[y1, x0, c] + ax * texture[y1, x1, c]
@@ -76,14 +87,13 @@ def sample_backward(start: int, texture: wp.array3d(dtype=wp.float32), st: wp.ar
     height = texture.shape[0]
     width = texture.shape[1]
     p = texel_coords(st[n], width, height)
-    fx0 = wp.floor(p[0])
-    fy0 = wp.floor(p[1])
-    ax = p[0] - fx0
-    ay = p[1] - fy0
-    x0 = texel_index(int(fx0), width, mode)
-    x1 = texel_index(int(fx0) + 1, width, mode)
-    y0 = texel_index(int(fy0), height, mode)
-    y1 = texel_index(int(fy0) + 1, height, mode)
+    corners = bilinear_corners(p, width, height, mode)
+    x0 = corners[0]
+    x1 = corners[1]
+    y0 = corners[2]
+    y1 = corners[3]
+    ax = p[0] - wp.floor(p[0])
+    ay = p[1] - wp.floor(p[1])
     d_ax = float(0.0)
     d_ay = float(0.0)
     for c in range(texture.shape[2]):
