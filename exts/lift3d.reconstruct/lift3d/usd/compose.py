@@ -36,15 +36,24 @@ def _lock(stage_path: Path) -> FileLock:
     return FileLock(str(stage_path) + ".lock", timeout=LOCK_TIMEOUT_S)
 
 
-def _read_layer(path: Path) -> Sdf.Layer:
-    """A private, uncached, editable copy of the layer file ``path``; InputError if it is not a USD layer."""
+def open_layer(path: Path | str, error: str, anonymous: bool = False) -> Sdf.Layer:
+    """Open the layer file ``path``, or raise ``InputError(error)`` if it is not a readable USD layer.
+
+    ``anonymous``: a private, uncached, editable copy (``Sdf.Layer.OpenAsAnonymous``)
+    instead of the shared registry's layer (``Sdf.Layer.FindOrOpen``).
+    """
     try:
-        layer = Sdf.Layer.OpenAsAnonymous(str(path))
+        layer = (Sdf.Layer.OpenAsAnonymous if anonymous else Sdf.Layer.FindOrOpen)(str(path))
     except Tf.ErrorException:
         layer = None
     if layer is None:
-        raise InputError(f"{path} exists but is not a valid USD layer")
+        raise InputError(error)
     return layer
+
+
+def _read_layer(path: Path) -> Sdf.Layer:
+    """A private, uncached, editable copy of the layer file ``path``; InputError if it is not a USD layer."""
+    return open_layer(path, f"{path} exists but is not a valid USD layer", anonymous=True)
 
 
 def check_stage_layer(path: Path | str) -> None:
@@ -90,12 +99,7 @@ def open_or_create_stage(path: Path | str) -> Usd.Stage:
         with _lock(path):
             if not path.exists():
                 _save(_new_stage_layer(path.suffix), path)
-    try:
-        layer = Sdf.Layer.FindOrOpen(str(path))
-    except Tf.ErrorException:
-        layer = None
-    if layer is None:
-        raise InputError(f"{path} exists but is not a valid USD layer")
+    layer = open_layer(path, f"{path} exists but is not a valid USD layer")
     return Usd.Stage.Open(layer)
 
 
@@ -113,12 +117,7 @@ def relative_asset_path(asset_path: Path, anchor_dir: Path) -> str:
 
 
 def _asset_default_prim(asset_layer: Path) -> str:
-    try:
-        layer = Sdf.Layer.FindOrOpen(str(asset_layer))
-    except Tf.ErrorException:
-        layer = None
-    if layer is None:
-        raise InputError(f"{asset_layer} is not a readable USD layer")
+    layer = open_layer(asset_layer, f"{asset_layer} is not a readable USD layer")
     if not layer.defaultPrim:
         raise InputError(f"{asset_layer} has no defaultPrim, so it cannot be referenced")
     return layer.defaultPrim

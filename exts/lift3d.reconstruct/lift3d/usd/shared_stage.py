@@ -57,6 +57,7 @@ from .. import __version__
 from ..atomic import write_text_atomic
 from ..errors import InputError
 from ..naming import sanitize_name
+from .compose import open_layer
 
 WORLD = Sdf.Path("/World")
 RECONSTRUCTIONS = Sdf.Path("/World/Reconstructions")
@@ -268,12 +269,7 @@ class SharedStage:
         """Check ``asset`` is a USD layer with a root prim; return a reference to it and its digest."""
         if not asset.is_file():
             raise InputError(f"asset {asset} does not exist")
-        try:
-            layer = Sdf.Layer.OpenAsAnonymous(str(asset))
-        except Tf.ErrorException:
-            layer = None
-        if layer is None:
-            raise InputError(f"asset {asset} is not a valid USD layer")
+        layer = open_layer(asset, f"asset {asset} is not a valid USD layer", anonymous=True)
         prim_path = Sdf.Path.emptyPath
         if not layer.defaultPrim:
             roots = [p for p in layer.rootPrims if p.specifier == Sdf.SpecifierDef]
