@@ -100,3 +100,21 @@ def test_shape_modes_fit_the_proportions_of_another_car(car):
     assert iou(modes) > max(0.95, iou(plain))
     got = wheels_from_points(car.wheels, modes.points)
     assert abs((got.axle_z[0] - got.axle_z[1]) - truth.wheelbase) < abs(2.70 - truth.wheelbase)
+
+
+def test_search_tells_a_two_wheeler_from_the_car_bodies(car):
+    """A motorbike-like silhouette is matched by the two-wheeler body, a sedan's by a car body."""
+    from lift3d.pipeline.template_geometry import car_shapes
+
+    shapes = car_shapes(car)
+    width, height = 160, 120
+    base = guess_intrinsics(width, height)
+    for truth in ("two_wheeler", "sedan"):
+        pts = shapes[truth].astype(np.float64)
+        target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+        cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height,
+                     Pose(math.radians(50.0), math.radians(10.0), 0.0, 3.0 * np.ptp(pts[:, 2])).cam_to_world(target))
+        mask = hard_mask(pts, car.faces, cam, width, height)
+        est = search_camera(car, mask, yaw_steps=12, pitch_steps=2, hypotheses=2, refine_steps=20, shapes=shapes)
+        assert (est.shape == "two_wheeler") == (truth == "two_wheeler"), est.alternatives
+        assert abs((math.degrees(est.pose.yaw) - 50.0 + 180.0) % 360.0 - 180.0) < 10.0

@@ -159,6 +159,22 @@ def test_shape_basis_is_the_generators_derivative(car):
     assert np.allclose(wb[rear], [0.0, 0.0, -0.5 * SHAPE_MODES["wheelbase"]], atol=1e-6)
 
 
+def test_two_wheeler_pairs_its_tyres_on_the_centre_line(car):
+    """The two-wheeler body keeps the four tyres; each axle's pair sits side by side as one tyre."""
+    from lift3d.pipeline.template_geometry import car_shapes
+
+    pts = car_shapes(car)["two_wheeler"].astype(np.float64)
+    rig = car.wheels
+    for left, right in zip(rig.left, rig.right):
+        lx, rx = pts[left, 0], pts[right, 0]
+        assert lx.min() == pytest.approx(0.0, abs=1e-6) and rx.max() == pytest.approx(0.0, abs=1e-6)
+        assert np.allclose(np.sort(lx), np.sort(-rx), atol=1e-6)  # mirror images, touching, not overlapping
+        assert np.allclose(pts[left, 1:].mean(axis=0), pts[right, 1:].mean(axis=0), atol=1e-9)
+    body = np.setdiff1d(np.arange(len(pts)), car.wheel_vertices)
+    assert np.ptp(pts[body, 0]) < 0.6 * np.ptp(car.points[:, 0])  # a narrow body, not a car's
+    assert np.ptp(pts[:, 2]) < 0.6 * np.ptp(car.points[:, 2])
+
+
 def test_wheels_measured_from_points_rebuild_them(car):
     from lift3d.pipeline.wheels import TorchWheels, WheelParams, wheels_from_points
 
@@ -174,3 +190,15 @@ def test_wheels_measured_from_points_rebuild_them(car):
     assert got.width == pytest.approx(truth.width, abs=1e-6)
     wheels = TorchWheels(rig, start=got)
     assert np.abs(wheels().detach().numpy().reshape(-1, 3) - pts[wheels.indices()]).max() < 1e-6
+
+
+def test_windowless_parts_merge_the_windows_into_the_body(car):
+    from lift3d.pipeline.texture import parts_of
+
+    with_glass, materials = parts_of(car)
+    without, materials_without = parts_of(car, glass=False)
+    names = {p.name: p for p in with_glass}
+    merged = {p.name: p for p in without}
+    assert "window" in names and "window" not in merged and "glass" in materials and "glass" not in materials_without
+    assert set(merged["body"].faces) == set(names["body"].faces) | set(names["window"].faces)
+    assert sorted(np.concatenate([p.faces for p in without])) == list(range(len(car.faces)))  # still a partition

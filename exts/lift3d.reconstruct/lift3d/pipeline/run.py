@@ -44,9 +44,10 @@ from ..templates import Template, load_template
 from .camera_search import DEFAULT_FOV_X_DEG, align_to_box, guess_intrinsics, search_camera
 from .crops import mask_box
 from .pose import Pose
-from .shape_fit import FitView, ObjectTransform, fit_shape
+from .shape_fit import (CALIBRATED_LAPLACIAN_WEIGHT, CALIBRATED_NORMAL_WEIGHT, LAPLACIAN_WEIGHT, NORMAL_WEIGHT,
+                        FitView, ObjectTransform, fit_shape)
 from .silhouette import hard_mask, mask_iou
-from .template_geometry import car_shape_basis, car_shapes
+from .template_geometry import WINDOWLESS_SHAPES, car_shape_basis, car_shapes
 from .texture import bake_albedo, parts_of
 from .wheel_detect import wheels_from_photo
 from .wheels import wheels_from_points
@@ -272,18 +273,19 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     if request.fit_shape and sum(preset.steps) > 0:
         views = [FitView(cam, m) for cam, m in zip(cameras, masks)]
         calibrated = cameras_given is not None
-        # a single photo's wheels: the camera search's (its shape modes place and size them), with the
-        # radius of the tyres found in the photo (the camera is in the object frame here: identity transform)
-        wheel_start = None
+        # the wheels start as the chosen body shape's; a single photo's also take the radius of the tyres
+        # found in the photo (the camera is in the object frame here: identity transform)
+        wheel_start = wheels_from_points(template.wheels, start) if is_car else None
         if is_car and not calibrated:
-            wheel_start, n_tyres = wheels_from_photo(images[0].rgb, masks[0], cameras[0],
-                                                     wheels_from_points(template.wheels, start),
+            wheel_start, n_tyres = wheels_from_photo(images[0].rgb, masks[0], cameras[0], wheel_start,
                                                      (float(start[:, 2].min()), float(start[:, 2].max())))
             fit_info["tyres_found"] = n_tyres
         fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
                         fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
                         wheel_start=wheel_start,
                         keep_length=not calibrated, fit_wheels=calibrated,
+                        laplacian_weight=CALIBRATED_LAPLACIAN_WEIGHT if calibrated else LAPLACIAN_WEIGHT,
+                        normal_weight=CALIBRATED_NORMAL_WEIGHT if calibrated else NORMAL_WEIGHT,
                         progress=report, check=steps.check)
         points = fit.points.astype(np.float64)
         transform = fit.transform
@@ -305,7 +307,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     texture, coverage = bake_albedo(points, template, [(img.rgb, m, cam) for img, m, cam in
                                                        zip(images, masks, cameras)],
                                     size, symmetry_plane, preset.photometric_steps, steps.check, report)
-    parts, materials = parts_of(template)
+    parts, materials = parts_of(template, glass=camera_info.get("shape") not in WINDOWLESS_SHAPES)
     timings["texture"] = time.perf_counter() - clock
 
     # 6. metrics and write ----------------------------------------------------------------------

@@ -23,7 +23,11 @@ from ..templates import WHEEL_NAMES, Template, WheelRig, mirror_map
 
 @dataclass
 class CarParams:
-    """Car template parameters (metres unless noted; fractions are of ``height``)."""
+    """Car template parameters (metres unless noted; fractions are of ``height``).
+
+    ``wheel_outset`` is how far the tyres' outer faces stand out of the body's sides
+    (negative: tucked inside), which sets the track from the width.
+    """
 
     length: float = 4.5
     width: float = 1.8
@@ -41,6 +45,7 @@ class CarParams:
     front_axle_offset: float = 0.05
     wheel_radius: float = 0.33
     wheel_width: float = 0.22
+    wheel_outset: float = 0.02
     stations: int = 44
     ring: int = 32
     wheel_segments: int = 16
@@ -169,7 +174,7 @@ def car_geometry(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, Whee
     body_pts, body_faces, _ = _body(p)
     local, tyre_faces = _unit_tyre(p.wheel_segments)
     half_w = float(_plan_halfwidth(np.array([0.5]), p)[0])
-    track = 2.0 * (half_w - 0.5 * p.wheel_width + 0.02)  # outer tyre face 2 cm outside the body side
+    track = 2.0 * (half_w - 0.5 * p.wheel_width + p.wheel_outset)
     axle_z = np.array([0.5 * p.wheelbase + p.front_axle_offset, -0.5 * p.wheelbase + p.front_axle_offset])
     rig_pts = WheelRig(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64), local, axle_z,
                        p.wheel_radius, track, p.wheel_width).points(axle_z, p.wheel_radius, track, p.wheel_width)
@@ -214,8 +219,18 @@ BODY_SHAPES: dict[str, dict[str, float]] = {
     "hatchback": {"height": 1.55, "rear_window_base": 0.06, "roof_start": 0.2, "roof_end": 0.62, "trunk": 0.78},
     "van": {"height": 1.9, "belt": 0.55, "hood": 0.55, "trunk": 0.93, "rear_window_base": 0.05,
             "roof_start": 0.08, "roof_end": 0.66, "windscreen_base": 0.8},
+    # Two-wheeler: the left and right tyres of each axle sit side by side as one tyre on the
+    # centre line (track = tyre width), under a narrow body of seat, tank and handlebars.
+    "two_wheeler": {"length": 2.2, "width": 0.9, "height": 1.15, "clearance": 0.3, "belt": 0.5, "hood": 0.55,
+                    "trunk": 0.62, "rear_window_base": 0.3, "roof_start": 0.6, "roof_end": 0.75,
+                    "windscreen_base": 0.85, "tumblehome": 1.1, "wheelbase": 1.45, "front_axle_offset": 0.0,
+                    "wheel_radius": 0.32, "wheel_width": 0.08, "wheel_outset": -0.37},
 }
-"""Body shapes the camera search tries (overrides of the template's :class:`CarParams`)."""
+"""Body shapes the camera search tries (overrides of the template's :class:`CarParams`); the
+two-wheeler keeps the car's parts (its four tyres pair up into two, side by side) so every shape
+shares the template's topology, labels and atlas."""
+WINDOWLESS_SHAPES = frozenset({"two_wheeler"})
+"""Body shapes whose template window faces are bodywork (no glass material)."""
 
 
 def car_shapes(template: Template) -> dict[str, np.ndarray]:

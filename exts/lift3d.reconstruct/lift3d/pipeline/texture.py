@@ -54,12 +54,22 @@ def materials() -> dict[str, MaterialSpec]:
             "object": MaterialSpec.preset("generic")}
 
 
-def parts_of(template: Template) -> tuple[list[Part], dict[str, MaterialSpec]]:
-    """The asset parts (one per template part, material by label) and the materials they use."""
+def parts_of(template: Template, glass: bool = True) -> tuple[list[Part], dict[str, MaterialSpec]]:
+    """The asset parts (one per template part, material by label) and the materials they use.
+
+    With ``glass=False`` (a body without windows, e.g. a two-wheeler) the window faces
+    join the body and there is no window part.
+    """
     table = materials()
+    face_part = template.face_part
+    if not glass and "window" in template.part_names and "body" in template.part_names:
+        face_part = np.where(face_part == template.part_names.index("window"), template.part_names.index("body"),
+                             face_part)
     parts = []
     for i, (name, label) in enumerate(zip(template.part_names, template.part_labels)):
-        parts.append(Part(name, label, np.nonzero(template.face_part == i)[0], _MATERIAL_OF_LABEL.get(label, "object")))
+        faces = np.nonzero(face_part == i)[0]
+        if len(faces):
+            parts.append(Part(name, label, faces, _MATERIAL_OF_LABEL.get(label, "object")))
     used = {p.material for p in parts}
     return parts, {k: v for k, v in table.items() if k in used}
 

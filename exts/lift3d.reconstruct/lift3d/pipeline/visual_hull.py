@@ -34,6 +34,7 @@ from ..templates import Template
 from .crops import crop_camera, crop_mask, square_box
 from .shape_fit import FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
+from .wheels import wheels_from_points
 
 HULL_RESOLUTION = 64
 YAW_STEP_DEG = 15.0
@@ -151,8 +152,9 @@ def place_template(template: Template, cameras: list[Camera], masks: list[np.nda
             continue
         tried.append(transform.yaw)
         check()
+        wheels = wheels_from_points(template.wheels, start) if template.wheels is not None else None
         fit = fit_shape(template, views, start, transform, [SCORE_SIZE], [PLACEMENT_STEPS], sigma,
-                        fit_pose=True, fit_scale=(True, True, True), deform=False, check=check)
+                        fit_pose=True, fit_scale=(True, True, True), wheel_start=wheels, deform=False, check=check)
         if best is None or fit.level_losses[-1] < best[0]:
             scale_fit = fit.transform.scale
             best = (fit.level_losses[-1], start * scale_fit,
