@@ -44,8 +44,7 @@ from ..templates import Template, load_template
 from .camera_search import DEFAULT_FOV_X_DEG, align_to_box, guess_intrinsics, search_camera
 from .crops import mask_box
 from .pose import Pose
-from .shape_fit import (CALIBRATED_LAPLACIAN_WEIGHT, CALIBRATED_NORMAL_WEIGHT, LAPLACIAN_WEIGHT, NORMAL_WEIGHT,
-                        FitView, ObjectTransform, fit_shape)
+from .shape_fit import CALIBRATED_PRIORS, PHOTO_PRIORS, FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
 from .template_geometry import WINDOWLESS_SHAPES, car_shape_basis, car_shapes
 from .texture import bake_albedo, parts_of
@@ -284,8 +283,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
                         fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
                         wheel_start=wheel_start,
                         keep_length=not calibrated, fit_wheels=calibrated,
-                        laplacian_weight=CALIBRATED_LAPLACIAN_WEIGHT if calibrated else LAPLACIAN_WEIGHT,
-                        normal_weight=CALIBRATED_NORMAL_WEIGHT if calibrated else NORMAL_WEIGHT,
+                        priors=CALIBRATED_PRIORS if calibrated else PHOTO_PRIORS,
                         progress=report, check=steps.check)
         points = fit.points.astype(np.float64)
         transform = fit.transform
