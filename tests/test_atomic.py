@@ -88,6 +88,28 @@ def test_failure_mid_fill_keeps_the_previous_folder(tmp_path):
     assert _hidden(tmp_path) == []
 
 
+def test_failure_after_the_swap_puts_the_previous_folder_back(tmp_path):
+    """``then`` runs with the new folder in place; if it raises, the old folder (or nothing) is restored."""
+    target = tmp_path / "asset"
+    replace_dir_atomic(target, lambda tmp: (tmp / "a.usda").write_text("v1"))
+    seen = []
+
+    def failing_then() -> None:
+        seen.append((target / "a.usda").read_text())
+        raise OSError("stage is locked")
+
+    with pytest.raises(OSError, match="stage is locked"):
+        replace_dir_atomic(target, lambda tmp: (tmp / "a.usda").write_text("v2"), then=failing_then)
+    assert seen == ["v2"]
+    assert (target / "a.usda").read_text() == "v1" and _hidden(tmp_path) == []
+    fresh = tmp_path / "fresh"
+    with pytest.raises(OSError):
+        replace_dir_atomic(fresh, lambda tmp: (tmp / "a.usda").write_text("v1"), then=failing_then)
+    assert not fresh.exists() and _hidden(tmp_path) == []
+    replace_dir_atomic(target, lambda tmp: (tmp / "a.usda").write_text("v3"), then=lambda: seen.append("ok"))
+    assert (target / "a.usda").read_text() == "v3" and seen[-1] == "ok" and _hidden(tmp_path) == []
+
+
 def test_unwritable_destination_is_input_error(tmp_path):
     blocker = tmp_path / "plain_file"
     blocker.write_text("x")

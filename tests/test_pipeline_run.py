@@ -188,3 +188,23 @@ def test_bad_input_raises_input_error_and_writes_nothing(car_photo, settings_fil
         assert not (tmp_path / "out").exists(), request
     with pytest.raises(ConfigError):
         run_reconstruction(ReconstructRequest(images=[car_photo], category="boat", config=settings_file))
+
+
+def test_failed_stage_add_keeps_the_asset_it_would_have_replaced(car_photo, settings_file, tmp_path, monkeypatch):
+    """Re-running with the same ``--name`` into a stage that refuses the reference loses nothing."""
+    import lift3d.pipeline.run as run_module
+
+    request = dict(images=[car_photo], category="car", preset="tiny", name="car", out_dir=tmp_path / "out",
+                   config=settings_file)
+    first = run_reconstruction(ReconstructRequest(**request))
+    before = first.asset_path.read_bytes()
+
+    def refuse(stage, asset_path, source):
+        assert asset_path.exists()  # the new asset is in place while the stage is edited
+        raise InputError("stage is locked by another writer")
+
+    monkeypatch.setattr(run_module, "_add_to_stage", refuse)
+    with pytest.raises(InputError, match="locked"):
+        run_reconstruction(ReconstructRequest(**request, stage=tmp_path / "stage.usda"))
+    assert first.asset_path.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["car"]

@@ -94,7 +94,8 @@ def write_text_atomic(target: Path | str, text: str) -> None:
     write_bytes_atomic(target, text.encode("utf-8"))
 
 
-def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None]) -> None:
+def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None],
+                       then: Callable[[], None] | None = None) -> None:
     """Build a folder with ``fill(tmp_dir)`` and swap it in place of ``target``.
 
     The new folder is built in a hidden temporary sibling. If ``target`` does
@@ -104,24 +105,36 @@ def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None]) -> None
     folder sits at ``target`` (apart from the instant between two renames,
     during which a crash leaves the old folder recoverable under
     ``.<name>.old-*``). A failure in ``fill`` leaves ``target`` untouched.
+
+    ``then`` runs once the new folder is in place (e.g. to reference it from a
+    stage); if it raises, the new folder is taken away again and the old one
+    (if any) put back, so ``target`` ends as it was before the call.
     """
     target = Path(target)
     ensure_writable_dir(target.parent)
     tmp = _new_temp(target, ".tmp", directory=True)
+    old: Path | None = None
     try:
         fill(tmp)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             os.rmdir(old)
             os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
+        swapped = False
+        try:
             os.replace(tmp, target)
+            swapped = True
+            if then is not None:
+                then()
+        except BaseException:
+            if swapped:
+                os.replace(target, tmp)  # the new folder goes back to the temporary name, removed below
+            if old is not None:
+                os.replace(old, target)
+                old = None
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(target.parent)
     finally:
         if tmp.exists():

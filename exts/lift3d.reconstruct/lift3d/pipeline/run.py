@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -333,14 +332,14 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
                   cameras=cameras, provenance=provenance)
     from ..usd.writer import write_asset
 
-    asset_path = write_asset(asset, out_dir, settings.output.format)
-    prim_path = None
-    if request.stage is not None:
-        try:
-            prim_path = _add_to_stage(Path(request.stage), asset_path, images[0].path)
-        except BaseException:  # the stage is unchanged; leave no unreferenced asset behind either
-            shutil.rmtree(asset_path.parent, ignore_errors=True)
-            raise
+    added: list[str] = []
+
+    def add_to_stage(layer: Path) -> None:  # if this fails, the stage is unchanged and the asset folder restored
+        added.append(_add_to_stage(Path(request.stage), layer, images[0].path))
+
+    asset_path = write_asset(asset, out_dir, settings.output.format,
+                             then=add_to_stage if request.stage is not None else None)
+    prim_path = added[0] if added else None
     timings["write"] = time.perf_counter() - clock
     if progress is not None:  # no cancellation check: the asset is written, so the run has succeeded
         progress("write", 1.0)

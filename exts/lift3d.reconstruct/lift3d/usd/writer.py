@@ -45,7 +45,7 @@ previous folder untouched and no temporary debris.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -395,13 +395,17 @@ def _write_texture(image: np.ndarray, path: Path) -> None:
     Image.fromarray(np.ascontiguousarray(image), mode).save(path, format="PNG")
 
 
-def write_asset(asset: Asset, out_dir: Path | str, fmt: str = "usda") -> Path:
+def write_asset(asset: Asset, out_dir: Path | str, fmt: str = "usda",
+                then: Callable[[Path], None] | None = None) -> Path:
     """Write ``asset`` to ``out_dir/<asset.name>/<asset.name>.<fmt>`` (+ ``textures/albedo.png``).
 
     Args:
         asset: the asset; validated first.
         out_dir: folder that receives the asset folder (created if missing).
         fmt: ``"usda"`` (text, default) or ``"usdc"`` (binary).
+        then: called with the asset layer's path once the asset is in place (e.g. to
+            reference it from a stage); if it raises, the asset folder is restored to what
+            it was before (the previous asset of that name, or nothing) and the error propagates.
 
     Returns:
         The path of the asset layer.
@@ -427,5 +431,5 @@ def write_asset(asset: Asset, out_dir: Path | str, fmt: str = "usda") -> Path:
             raise OSError(f"could not write {layer_name}")
 
     target = Path(out_dir) / asset.name
-    replace_dir_atomic(target, fill)
+    replace_dir_atomic(target, fill, None if then is None else lambda: then(target / layer_name))
     return target / layer_name
