@@ -314,7 +314,7 @@ def test_stage_twice_gives_two_prims_and_two_assets(inputs, tmp_path, capfd):
         assert prim.IsValid() and meshes and UsdGeom.Mesh(meshes[0]).GetPointsAttr().Get()
     assert main(["info", results[1]["asset"]]) == 0
     info = capfd.readouterr().out
-    for expected in ("parts (", "wheel_fl", "materials (", "glass", "cameras (1)", "SourceCamera"):
+    for expected in ("parts (", "wheel_fl", "materials (", "paint", "rubber", "cameras (1)", "SourceCamera"):
         assert expected in info
 
 

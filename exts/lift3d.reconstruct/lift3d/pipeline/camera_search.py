@@ -20,8 +20,9 @@ photo's object mask:
    through the soft silhouette (the silhouette loss) over yaw, pitch,
    distance, lateral offsets and the template's width and height scale
    (the length stays at the category's real-world length, which fixes the
-   distance/size ambiguity of a single photo). The lowest loss wins; every
-   refined alternative is reported with its loss. With shape modes (``bases``),
+   distance/size ambiguity of a single photo). The lowest loss wins (with small
+   handicaps for rear views and rare body shapes); every refined alternative is
+   reported with its loss. With shape modes (``bases``),
    the body's proportions are refined with the camera, and the winner is refined
    once more at a finer working resolution.
 """
@@ -52,6 +53,9 @@ from eye height a few metres away, i.e. a few degrees above the horizon."""
 REAR_VIEW_PENALTY = 0.03
 """Relative loss handicap of hypotheses that see the car from behind (|yaw| > 90 degrees): photos of
 cars show their front far more often than their back, so a near tie goes to the front view."""
+SHAPE_PENALTY = {"two_wheeler": 0.1}
+"""Relative loss handicap per body shape: the car category is mostly cars, and a side-on silhouette
+fits a two-wheeler nearly as well as a car, so a near tie goes to a car body."""
 SEARCH_SIZE = 64
 """Working resolution (pixels, square crop) of the grid search and the refinement."""
 FINE_SIZE = 128
@@ -307,7 +311,8 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
                      None if bases is None else bases.get(name))
         hyp.grid_iou, hyp.shape = iou, name
         results.append(hyp)
-    results.sort(key=lambda h: h.loss * (1.0 + REAR_VIEW_PENALTY * (math.cos(h.pose.yaw) < 0.0)))
+    results.sort(key=lambda h: h.loss * (1.0 + REAR_VIEW_PENALTY * (math.cos(h.pose.yaw) < 0.0)
+                                         + SHAPE_PENALTY.get(h.shape, 0.0)))
     best = results[0]
     if fine_size is not None and refine_steps > 0:
         fine = refine(shapes[best.shape], topology, base, mask, best.pose, refine_steps, sigma, check, tick,
