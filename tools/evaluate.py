@@ -669,6 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit > 0:
         assets = assets[:args.limit]
 
+    version = source_version()  # before the results file below is written (it may be tracked)
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lift3d-eval-") as tmp:
         work = Path(tmp)
@@ -693,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     note = (f"{len(assets)} assets, modes {', '.join(modes)}; produced by "
             f"`python tools/evaluate.py --preset {args.preset} --modes {','.join(modes)}"
             f"{' --generic' if args.generic else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-            f"{source_version()}, CPU only.")
+            f"{version}, CPU only.")
     write_quality(args.quality, records, note, foreground_scores(args.data, assets),
                   photo_foreground_scores(args.data))
     print(format_summary(records))
