@@ -36,10 +36,11 @@ def _three_quarter(template, yaw_deg: float) -> Camera:
     return orbit_camera(math.radians(yaw_deg), math.radians(12.0), 8.0, math.radians(40.0), SIZE, SIZE, target)
 
 
-@pytest.mark.parametrize("yaw_deg", [55.0, -55.0])
-def test_detector_finds_the_visible_tyres(template, yaw_deg):
+@pytest.mark.parametrize("yaw_deg,tyre", [(55.0, (0.06, 0.06, 0.07)), (-55.0, (0.06, 0.06, 0.07)),
+                                          (55.0, (0.45, 0.45, 0.47))])  # mid-grey, sunlit tyres too
+def test_detector_finds_the_visible_tyres(template, yaw_deg, tyre):
     camera = _three_quarter(template, yaw_deg)
-    rgb, mask = _photo(template, camera)
+    rgb, mask = _photo(template, camera, tyre)
     found = detect_wheel_ellipses(rgb, mask)
     rig = template.wheels
     side = rig.left if yaw_deg > 0 else rig.right  # +X is the car's left side (canonical frame)
