@@ -118,3 +118,26 @@ def test_search_tells_a_two_wheeler_from_the_car_bodies(car):
         est = search_camera(car, mask, yaw_steps=12, pitch_steps=2, hypotheses=2, refine_steps=20, shapes=shapes)
         assert (est.shape == "two_wheeler") == (truth == "two_wheeler"), est.alternatives
         assert abs((math.degrees(est.pose.yaw) - 50.0 + 180.0) % 360.0 - 180.0) < 10.0
+
+
+def test_scale_ranges_bound_the_refined_proportions(car):
+    """The refined width and height scales stay inside the given ranges, which the free refinement leaves."""
+    from dataclasses import replace
+
+    from lift3d.pipeline.template_geometry import CarParams, car_geometry
+
+    pts = car_geometry(replace(CarParams(), width=2.3, height=1.8))[0]
+    width, height = 160, 120
+    base = guess_intrinsics(width, height)
+    target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height,
+                 Pose(math.radians(40.0), math.radians(10.0), 0.0, 10.0).cam_to_world(target))
+    mask = hard_mask(pts, car.faces, cam, width, height)
+    shapes = {"sedan": car.points}
+    free = search_camera(car, mask, 12, 2, 1, 30, shapes=shapes)
+    held = search_camera(car, mask, 12, 2, 1, 30, shapes=shapes, scale_ranges={"sedan": ((0.9, 1.0), (0.9, 1.0))})
+    def inside(est):
+        return all(0.9 - 1e-6 <= v <= 1.0 + 1e-6 for v in est.scale[:2])
+
+    assert not inside(free), free.scale  # a taller, wider car: the free proportions leave the range
+    assert inside(held), held.scale

@@ -22,9 +22,9 @@ photo's object mask:
    (the length stays at the category's real-world length, which fixes the
    distance/size ambiguity of a single photo). The lowest loss wins (with small
    handicaps for rear views and rare body shapes); every refined alternative is
-   reported with its loss. With shape modes (``bases``),
-   the body's proportions are refined with the camera, and the winner is refined
-   once more at a finer working resolution.
+   reported with its loss. With shape modes (``bases``), the body's proportions
+   are refined with the camera, and the winner is refined once more at a finer
+   working resolution.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ SEARCH_SIZE = 64
 """Working resolution (pixels, square crop) of the grid search and the refinement."""
 FINE_SIZE = 128
 """Working resolution of the winner's last refinement (see :func:`search_camera`)."""
+SCALE_RANGE = ((0.6, 1.7), (0.6, 1.7))
+"""Default ranges of the width and the height scale factor refined for a body shape (see :func:`refine`)."""
 MODE_PRIOR_WEIGHT = 0.002
 MODE_LIMIT = 2.0
 """Shape-mode coefficients (units of :data:`lift3d.pipeline.template_geometry.SHAPE_MODES`): weight of the
@@ -167,7 +169,8 @@ def object_to_camera(points: torch.Tensor, pose_params: dict[str, torch.Tensor],
 
 def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, mask: np.ndarray, pose: Pose,
            steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None],
-           basis: np.ndarray | None = None, size: int = SEARCH_SIZE, start: Hypothesis | None = None) -> Hypothesis:
+           basis: np.ndarray | None = None, size: int = SEARCH_SIZE, start: Hypothesis | None = None,
+           scale_range: tuple[tuple[float, float], tuple[float, float]] = SCALE_RANGE) -> Hypothesis:
     """Refine ``pose`` and the template's width and height by Adam on the silhouette loss (working crop).
 
     x and y (about the symmetry plane and the ground) are scaled; the length stays
@@ -184,6 +187,7 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
 
     ``size`` is the working resolution (pixels, square crop); ``start`` continues a
     hypothesis refined before (its scale and coefficients; ``pose`` is its pose).
+    The width and height scales stay in ``scale_range`` (two (low, high) pairs).
     """
     box = square_box(mask)
     cam = identity_camera(crop_camera(base, box, size))
@@ -231,7 +235,8 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
         opt.step()
         with torch.no_grad():
             params["pitch"].clamp_(math.radians(PITCH_RANGE_DEG[0] - 5.0), math.radians(PITCH_RANGE_DEG[1] + 5.0))
-            log_scale.clamp_(math.log(0.6), math.log(1.7))
+            for axis, (low, high) in enumerate(scale_range):
+                log_scale[axis].clamp_(math.log(low), math.log(high))
             coeffs.clamp_(-MODE_LIMIT, MODE_LIMIT)
         tick()
     with torch.no_grad():
@@ -247,7 +252,9 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
 def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_steps: int, hypotheses: int,
                   refine_steps: int, sigma: float = 1.0, fov_x_deg: float = DEFAULT_FOV_X_DEG,
                   shapes: dict[str, np.ndarray] | None = None, bases: dict[str, np.ndarray] | None = None,
-                  fine_size: int | None = FINE_SIZE, progress: Callable[[float], None] | None = None,
+                  fine_size: int | None = FINE_SIZE,
+                  scale_ranges: dict[str, tuple[tuple[float, float], tuple[float, float]]] | None = None,
+                  progress: Callable[[float], None] | None = None,
                   check: Callable[[], None] | None = None) -> CameraEstimate:
     """Estimate the camera of a single photo from its (H, W) bool object ``mask`` (see the module docstring).
 
@@ -264,6 +271,9 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
             (see :func:`refine`).
         fine_size: the winner is refined once more at this working resolution (``None``: not),
             where the wheels, screens and sills span enough pixels to place them.
+        scale_ranges: per body shape, the ranges of its width and height scales (default
+            :data:`SCALE_RANGE`); unbounded, a short body made wide and tall and seen closer
+            mimics a longer one.
         progress: called with the fraction of this stage done, in [0, 1].
         check: called between steps; raises to cancel.
     """
@@ -305,10 +315,11 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
         done[0] += 1
         report(0.2 + 0.8 * done[0] / total)
 
+    ranges = scale_ranges or {}
     results = []
     for iou, pose, name in starts:
         hyp = refine(shapes[name], topology, base, mask, pose, refine_steps, sigma, check, tick,
-                     None if bases is None else bases.get(name))
+                     None if bases is None else bases.get(name), scale_range=ranges.get(name, SCALE_RANGE))
         hyp.grid_iou, hyp.shape = iou, name
         results.append(hyp)
     results.sort(key=lambda h: h.loss * (1.0 + REAR_VIEW_PENALTY * (math.cos(h.pose.yaw) < 0.0)
@@ -316,7 +327,8 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
     best = results[0]
     if fine_size is not None and refine_steps > 0:
         fine = refine(shapes[best.shape], topology, base, mask, best.pose, refine_steps, sigma, check, tick,
-                      None if bases is None else bases.get(best.shape), fine_size, best)
+                      None if bases is None else bases.get(best.shape), fine_size, best,
+                      scale_range=ranges.get(best.shape, SCALE_RANGE))
         fine.grid_iou, fine.shape = best.grid_iou, best.shape
         best = fine
     target = targets[best.shape]

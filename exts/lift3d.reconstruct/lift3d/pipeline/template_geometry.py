@@ -221,14 +221,17 @@ BODY_SHAPES: dict[str, dict[str, float]] = {
             "roof_start": 0.08, "roof_end": 0.66, "windscreen_base": 0.8},
     # Two-wheeler: the left and right tyres of each axle sit side by side as one tyre on the
     # centre line (track = tyre width), under a narrow body of seat, tank and handlebars.
-    "two_wheeler": {"length": 2.2, "width": 0.9, "height": 1.15, "clearance": 0.3, "belt": 0.5, "hood": 0.55,
+    "two_wheeler": {"length": 2.2, "width": 0.5, "height": 1.15, "clearance": 0.3, "belt": 0.5, "hood": 0.55,
                     "trunk": 0.62, "rear_window_base": 0.3, "roof_start": 0.6, "roof_end": 0.75,
-                    "windscreen_base": 0.85, "tumblehome": 1.1, "wheelbase": 1.45, "front_axle_offset": 0.0,
-                    "wheel_radius": 0.32, "wheel_width": 0.08, "wheel_outset": -0.37},
+                    "windscreen_base": 0.85, "tumblehome": 1.2, "wheelbase": 1.45, "front_axle_offset": 0.0,
+                    "wheel_radius": 0.32, "wheel_width": 0.08, "wheel_outset": -0.17},
 }
 """Body shapes the camera search tries (overrides of the template's :class:`CarParams`); the
 two-wheeler keeps the car's parts (its four tyres pair up into two, side by side) so every shape
 shares the template's topology, labels and atlas."""
+BODY_SCALE_RANGES = {"two_wheeler": ((0.7, 1.3), (0.7, 1.3))}
+"""Ranges of the width and height scale per body shape in the camera search (others: its defaults): a
+two-wheeler stays narrow and low, or, made wide and tall and seen closer, it passes for a short car."""
 WINDOWLESS_SHAPES = frozenset({"two_wheeler"})
 """Body shapes whose template window faces are bodywork (no glass material)."""
 
