@@ -28,6 +28,16 @@ def car():
     return car_template()
 
 
+def _silhouette(points: np.ndarray, faces: np.ndarray, width: int, height: int, yaw_deg: float, pitch_deg: float,
+                distance: float) -> np.ndarray:
+    """(H, W) bool mask of ``points`` seen by the guessed intrinsics from a yaw and pitch about its box centre."""
+    base = guess_intrinsics(width, height)
+    target = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    pose = Pose(math.radians(yaw_deg), math.radians(pitch_deg), 0.0, distance)
+    cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height, pose.cam_to_world(target))
+    return hard_mask(points, faces, cam, width, height)
+
+
 def test_pose_matches_orbit_camera_and_round_trips():
     target = np.array([0.1, 0.7, -0.2])
     cam = orbit_camera(0.8, 0.3, 7.0, 0.8, 64, 64, target=target)
@@ -85,11 +95,7 @@ def test_shape_modes_fit_the_proportions_of_another_car(car):
     truth = replace(CarParams(), wheelbase=2.95, hood=0.68, roof_end=0.66, wheel_radius=0.36)
     pts = car_geometry(truth)[0]
     width, height = 192, 144
-    base = guess_intrinsics(width, height)
-    target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
-    cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height,
-                 Pose(math.radians(60.0), math.radians(10.0), 0.0, 9.0).cam_to_world(target))
-    mask = hard_mask(pts, car.faces, cam, width, height)
+    mask = _silhouette(pts, car.faces, width, height, 60.0, 10.0, 9.0)
     shapes = {"sedan": car.points}
     plain = search_camera(car, mask, 12, 3, 1, 40, shapes=shapes)
     modes = search_camera(car, mask, 12, 3, 1, 40, shapes=shapes, bases={"sedan": car_shape_basis(car, "sedan")})
@@ -107,14 +113,9 @@ def test_search_tells_a_two_wheeler_from_the_car_bodies(car):
     from lift3d.pipeline.template_geometry import car_shapes
 
     shapes = car_shapes(car)
-    width, height = 160, 120
-    base = guess_intrinsics(width, height)
     for truth in ("two_wheeler", "sedan"):
         pts = shapes[truth].astype(np.float64)
-        target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
-        cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height,
-                     Pose(math.radians(50.0), math.radians(10.0), 0.0, 3.0 * np.ptp(pts[:, 2])).cam_to_world(target))
-        mask = hard_mask(pts, car.faces, cam, width, height)
+        mask = _silhouette(pts, car.faces, 160, 120, 50.0, 10.0, 3.0 * np.ptp(pts[:, 2]))
         est = search_camera(car, mask, yaw_steps=12, pitch_steps=2, hypotheses=2, refine_steps=20, shapes=shapes)
         assert (est.shape == "two_wheeler") == (truth == "two_wheeler"), est.alternatives
         assert abs((math.degrees(est.pose.yaw) - 50.0 + 180.0) % 360.0 - 180.0) < 10.0
@@ -126,16 +127,12 @@ def test_scale_ranges_bound_the_refined_proportions(car):
 
     from lift3d.pipeline.template_geometry import CarParams, car_geometry
 
-    pts = car_geometry(replace(CarParams(), width=2.3, height=1.8))[0]
-    width, height = 160, 120
-    base = guess_intrinsics(width, height)
-    target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
-    cam = Camera(base.fx, base.fy, base.cx, base.cy, width, height,
-                 Pose(math.radians(40.0), math.radians(10.0), 0.0, 10.0).cam_to_world(target))
-    mask = hard_mask(pts, car.faces, cam, width, height)
+    mask = _silhouette(car_geometry(replace(CarParams(), width=2.3, height=1.8))[0], car.faces, 160, 120,
+                       40.0, 10.0, 10.0)
     shapes = {"sedan": car.points}
     free = search_camera(car, mask, 12, 2, 1, 30, shapes=shapes)
     held = search_camera(car, mask, 12, 2, 1, 30, shapes=shapes, scale_ranges={"sedan": ((0.9, 1.0), (0.9, 1.0))})
+
     def inside(est):
         return all(0.9 - 1e-6 <= v <= 1.0 + 1e-6 for v in est.scale[:2])
 
