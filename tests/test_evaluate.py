@@ -167,6 +167,22 @@ def test_quality_report_and_json(tmp_path):
     assert data == {"x": None, "y": [0, 1]}
 
 
+def test_quality_report_has_a_summary_per_category(tmp_path):
+    records = [{**_record("car1", "multi4", m, input_iou=v), "category": "car"} for m, v in (("lift3d", 0.9),
+                                                                                            ("template", 0.7))]
+    records += [{**_record("duck", "multi4", m, input_iou=v), "category": "generic"} for m, v in (("lift3d", 0.5),
+                                                                                                ("template", 0.3))]
+    out = tmp_path / "QUALITY.md"
+    evaluate.write_quality(out, records, "note")
+    text = out.read_text()
+    overall, vehicles, generic = (text.index(key) for key in ("| fast | multi4 | 2/2 | 0.700 / 0.500 |",
+                                                               "| fast | multi4 | 1/1 | 0.900 / 0.700 |",
+                                                               "| fast | multi4 | 1/1 | 0.500 / 0.300 |"))
+    assert overall < text.index("Vehicles only") < vehicles < text.index("Generic objects only") < generic
+    evaluate.write_quality(out, records[:2], "note")  # one category: no per-category tables
+    assert "Vehicles only" not in out.read_text()
+
+
 def test_cases():
     assert evaluate._cases(["single"]) == [("single-fl", ["photo_fl"], False), ("single-fr", ["photo_fr"], False)]
     assert evaluate._cases(["multi"]) == [("multi4", list(evaluate.MULTI_INPUTS), True)]

@@ -366,11 +366,11 @@ COLUMNS = (("input_iou", "input IoU", "{:.3f}"), ("heldout_iou", "held-out IoU",
 
 
 def _value(record: dict[str, Any], key: str) -> float:
+    """A record's metric (or ``seconds``); NaN when missing, failed, or ``None`` (NaN as read back from JSON)."""
     if "error" in record:
         return math.nan
-    if key == "seconds":
-        return float(record.get("seconds", math.nan))
-    return float(record.get("metrics", {}).get(key, math.nan))
+    value = record.get("seconds") if key == "seconds" else record.get("metrics", {}).get(key)
+    return math.nan if value is None else float(value)
 
 
 def _cell(ours: float, base: float, fmt: str) -> str:
@@ -558,8 +558,8 @@ frames with two cars score about half.
 """
 
 
-SUMMARY_COLUMNS = ("input_iou", "heldout_iou", "volume_iou", "fscore@2%", "input_part_iou_wheel", "part_iou_wheel",
-                   "seconds")
+SUMMARY_COLUMNS = ("input_iou", "heldout_iou", "volume_iou", "fscore@1%", "fscore@2%", "input_part_iou_wheel",
+                   "part_iou_wheel", "seconds")
 
 
 def format_summary(records: list[dict[str, Any]]) -> str:
@@ -594,6 +594,13 @@ def write_quality(path: Path, records: list[dict[str, Any]], note: str,
     presets = list(dict.fromkeys(str(r.get("preset")) for r in records))
     text = QUALITY_INTRO + f"\n## Summary\n\n{note}\n\nMeans over the assets, **lift3d / template**:\n\n"
     text += format_summary(records)
+    categories = {"car": "Vehicles only (the category the reconstructor's targets are set on)",
+                  "generic": "Generic objects only"}
+    present = [c for c in categories if any(r.get("category") == c for r in records)]
+    if len(present) > 1:
+        for category in present:
+            text += f"\n{categories[category]}:\n\n"
+            text += format_summary([r for r in records if r.get("category") == category])
     for preset in presets:
         subset = [r for r in records if str(r.get("preset")) == preset]
         text += f"\n## Results (preset `{preset}`)\n\n" + format_table(subset)
