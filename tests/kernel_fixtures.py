@@ -120,3 +120,14 @@ def compile_for_cuda(module, folder) -> None:
         pytest.skip("NVRTC is not available to compile CUDA kernels")
     paths = wp.compile_aot_module(module, arch=archs[0], module_dir=str(folder), use_ptx=True)
     assert paths and all(p.stat().st_size > 0 for p in paths)
+
+
+def central_differences(fn, x: np.ndarray, h: float) -> np.ndarray:
+    """Central-difference gradient (float64, shape of ``x``) of the scalar ``fn`` at ``x``, step ``h`` per entry."""
+    out = np.zeros_like(x, dtype=np.float64)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        out[idx] = (fn(xp) - fn(xm)) / (2 * h)
+    return out

@@ -25,7 +25,7 @@ from lift3d.kernels.torch_geometry import (
 )
 from lift3d.kernels import torch_geometry as tg
 
-from test_kernels_soft_silhouette import icosphere
+from kernel_fixtures import central_differences, icosphere
 
 
 def bumpy_sphere(level: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -47,16 +47,6 @@ def grid(n: int, jitter: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.nda
             a, b, c, d = j * n + i, j * n + i + 1, (j + 1) * n + i, (j + 1) * n + i + 1
             faces += [(a, b, d), (a, d, c)]
     return v.astype(np.float32), np.array(faces, dtype=np.int32)
-
-
-def central_differences(fn, x: np.ndarray, h: float) -> np.ndarray:
-    out = np.zeros_like(x, dtype=np.float64)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        out[idx] = (fn(xp) - fn(xm)) / (2 * h)
-    return out
 
 
 def assert_gradient_close(grad: np.ndarray, fd: np.ndarray, rel: float) -> None:

@@ -18,7 +18,7 @@ from lift3d.kernels.soft_silhouette import (
     soft_silhouette_backward,
 )
 
-from kernel_fixtures import icosphere
+from kernel_fixtures import central_differences, icosphere
 
 
 def reference(points, faces, camera, width, height, sigma):
@@ -163,14 +163,7 @@ def test_adjoint_matches_central_differences(mesh):
     soft_silhouette(v, f, CAMERA, CAMERA.width, CAMERA.height, sigma, context=ctx)
     grad = soft_silhouette_backward(ctx, weights.astype(np.float32)).numpy().astype(np.float64)
     assert grad.shape == (len(v), 3)
-    h = 1e-3
-    fd = np.zeros_like(grad)
-    for i in range(len(v)):
-        for k in range(3):
-            vp, vm = v.copy(), v.copy()
-            vp[i, k] += h
-            vm[i, k] -= h
-            fd[i, k] = (weighted_loss(vp, f, weights, sigma, CAMERA) - weighted_loss(vm, f, weights, sigma, CAMERA)) / (2 * h)
+    fd = central_differences(lambda p: weighted_loss(p, f, weights, sigma, CAMERA), v, 1e-3)
     scale = np.abs(fd).max()
     assert scale > 1.0
     close = np.abs(grad - fd) <= 0.005 * scale + 0.01 * np.abs(fd)
