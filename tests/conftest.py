@@ -14,6 +14,17 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test, as the reconstructor runs it (small tensors, no intra-op threads)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_configure(config):
     try:
         import warp as wp

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from lift3d.camera import Camera, orbit_camera
 from lift3d.pipeline.camera_search import guess_intrinsics, search_camera
@@ -15,12 +14,7 @@ from lift3d.pipeline.silhouette import hard_mask, mask_iou
 from lift3d.pipeline.template_geometry import car_template
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

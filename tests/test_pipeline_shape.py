@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.spatial import cKDTree
 
 from lift3d.camera import orbit_camera
@@ -15,12 +14,7 @@ from lift3d.pipeline.silhouette import hard_mask, mask_iou
 from lift3d.pipeline.template_geometry import CarParams, car_template, generic_template
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _views(points, faces, yaws_deg, size=128, distance=8.0):
