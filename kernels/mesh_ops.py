@@ -278,33 +278,40 @@ def _check_points(points: wp.array, topology: MeshTopology) -> None:
         raise InputError(f"points must be a ({topology.num_vertices},) vec3 Warp array matching the topology.")
 
 
+def _face_vector_array(points: wp.array, topology: MeshTopology, threads: int | None
+                       ) -> tuple[wp.array, dict[str, wp.array]]:
+    """Area vectors ``(F,)`` vec3 of ``points`` (after checking them) and the topology's arrays on their device."""
+    _check_points(points, topology)
+    t = topology.on(points.device)
+    face_vec = wp.empty(topology.num_faces, dtype=wp.vec3, device=points.device)
+    parallel_launch(_face_vectors, topology.num_faces, [points, t["faces"], face_vec], points.device, threads,
+                    min_chunk=_MIN_ITEMS)
+    return face_vec, t
+
+
 def vertex_normals(points: wp.array, topology: MeshTopology, threads: int | None = None) -> wp.array:
     """Area-weighted unit vertex normals ``(V,)`` vec3 of ``points`` ``(V,)`` vec3 (see the module doc)."""
-    _check_points(points, topology)
-    device = points.device
-    t = topology.on(device)
-    face_vec = wp.empty(topology.num_faces, dtype=wp.vec3, device=device)
-    parallel_launch(_face_vectors, topology.num_faces, [points, t["faces"], face_vec], device, threads, min_chunk=_MIN_ITEMS)
-    out = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=device)
+    face_vec, t = _face_vector_array(points, topology, threads)
+    out = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=points.device)
     parallel_launch(_vertex_normals, topology.num_vertices,
-                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], out], device, threads, min_chunk=_MIN_ITEMS)
+                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], out], points.device, threads,
+                    min_chunk=_MIN_ITEMS)
     return out
 
 
 def vertex_normals_backward(points: wp.array, topology: MeshTopology, grad_normals: wp.array,
                             threads: int | None = None) -> wp.array:
-    """d(loss)/d(points) ``(V,)`` vec3 given d(loss)/d(normals) ``(V,)`` vec3."""
-    _check_points(points, topology)
+    """d(loss)/d(points) ``(V,)`` vec3 given d(loss)/d(normals) ``(V,)`` vec3 (face vectors recomputed, not stored)."""
+    face_vec, t = _face_vector_array(points, topology, threads)
     device = points.device
-    t = topology.on(device)
-    face_vec = wp.empty(topology.num_faces, dtype=wp.vec3, device=device)
-    parallel_launch(_face_vectors, topology.num_faces, [points, t["faces"], face_vec], device, threads, min_chunk=_MIN_ITEMS)
     grad_m = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=device)
     parallel_launch(_vertex_normals_grad_m, topology.num_vertices,
-                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], grad_normals, grad_m], device, threads, min_chunk=_MIN_ITEMS)
+                    [face_vec, t["vertex_face_offsets"], t["vertex_faces"], grad_normals, grad_m], device, threads,
+                    min_chunk=_MIN_ITEMS)
     out = wp.zeros(topology.num_vertices, dtype=wp.vec3, device=device)
     parallel_launch(_vertex_normals_grad_p, topology.num_vertices,
-                    [points, t["faces"], grad_m, t["vertex_face_offsets"], t["vertex_faces"], out], device, threads, min_chunk=_MIN_ITEMS)
+                    [points, t["faces"], grad_m, t["vertex_face_offsets"], t["vertex_faces"], out], device, threads,
+                    min_chunk=_MIN_ITEMS)
     return out
 
 
@@ -313,7 +320,8 @@ def edge_lengths(points: wp.array, topology: MeshTopology, threads: int | None =
     _check_points(points, topology)
     device = points.device
     out = wp.zeros(topology.num_edges, dtype=wp.float32, device=device)
-    parallel_launch(_edge_lengths, topology.num_edges, [points, topology.on(device)["edges"], out], device, threads, min_chunk=_MIN_ITEMS)
+    parallel_launch(_edge_lengths, topology.num_edges, [points, topology.on(device)["edges"], out], device, threads,
+                    min_chunk=_MIN_ITEMS)
     return out
 
 
