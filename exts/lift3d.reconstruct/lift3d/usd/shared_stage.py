@@ -100,21 +100,13 @@ def _digest_file(path: Path) -> str:
 
 
 def _read_layer(path: Path, what: str) -> Sdf.Layer:
-    """Parse a .usda file into a fresh anonymous layer (not the shared registry)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{what} {path} cannot be read as a text USD layer: {exc}") from None
-    layer = Sdf.Layer.CreateAnonymous(".usda")
-    try:
-        ok = layer.ImportFromString(text)
-    except Tf.ErrorException:
-        ok = False
-    if not ok:
-        raise InputError(f"{what} {path} is not a valid USD layer")
-    return layer
+    """A fresh, uncached, editable copy of the layer file ``path`` (not the shared registry's layer).
+
+    Raises InputError naming ``what`` if the file is missing or not a USD layer.
+    """
+    if not path.exists():
+        raise InputError(f"{what} {path} does not exist")
+    return open_layer(path, f"{what} {path} is not a valid USD layer", anonymous=True)
 
 
 def _remove_orphan_temps(target: Path) -> None:
