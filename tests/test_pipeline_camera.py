@@ -104,13 +104,14 @@ def test_shape_modes_fit_the_proportions_of_another_car(car):
 
 def test_search_tells_a_two_wheeler_from_the_car_bodies(car):
     """A motorbike-like silhouette is matched by the two-wheeler body, a sedan's by a car body."""
-    from lift3d.pipeline.template_geometry import car_shapes
+    from lift3d.pipeline.template_geometry import BODY_SEARCH, car_shapes
 
     shapes = car_shapes(car)
     for truth in ("two_wheeler", "sedan"):
         pts = shapes[truth].astype(np.float64)
         mask = _silhouette(pts, car.faces, 160, 120, 50.0, 10.0, 3.0 * np.ptp(pts[:, 2]))
-        est = search_camera(car, mask, yaw_steps=12, pitch_steps=2, hypotheses=2, refine_steps=20, shapes=shapes)
+        est = search_camera(car, mask, yaw_steps=12, pitch_steps=2, hypotheses=2, refine_steps=20, shapes=shapes,
+                            body_search=BODY_SEARCH)
         assert (est.shape == "two_wheeler") == (truth == "two_wheeler"), est.alternatives
         assert abs((math.degrees(est.pose.yaw) - 50.0 + 180.0) % 360.0 - 180.0) < 10.0
 
@@ -119,13 +120,14 @@ def test_scale_ranges_bound_the_refined_proportions(car):
     """The refined width and height scales stay inside the given ranges, which the free refinement leaves."""
     from dataclasses import replace
 
-    from lift3d.pipeline.template_geometry import CarParams, car_geometry
+    from lift3d.pipeline.template_geometry import BodySearch, CarParams, car_geometry
 
     mask = _silhouette(car_geometry(replace(CarParams(), width=2.3, height=1.8))[0], car.faces, 160, 120,
                        40.0, 10.0, 10.0)
     shapes = {"sedan": car.points}
     free = search_camera(car, mask, 12, 2, 1, 30, shapes=shapes)
-    held = search_camera(car, mask, 12, 2, 1, 30, shapes=shapes, scale_ranges={"sedan": ((0.9, 1.0), (0.9, 1.0))})
+    held = search_camera(car, mask, 12, 2, 1, 30, shapes=shapes,
+                         body_search={"sedan": BodySearch(((0.9, 1.0), (0.9, 1.0)))})
 
     def inside(est):
         return all(0.9 - 1e-6 <= v <= 1.0 + 1e-6 for v in est.scale[:2])

@@ -42,6 +42,7 @@ from ..templates import Template
 from .crops import crop_camera, crop_mask, mask_box, soft_target, square_box
 from .pose import Pose, identity_camera, rotation_torch
 from .silhouette import hard_mask, mask_iou, silhouette_loss, soft_silhouette_torch
+from .template_geometry import BodySearch
 
 DEFAULT_FOV_X_DEG = 45.0
 """Horizontal field of view guessed for a photo without camera, degrees."""
@@ -53,15 +54,10 @@ from eye height a few metres away, i.e. a few degrees above the horizon."""
 REAR_VIEW_PENALTY = 0.03
 """Relative loss handicap of hypotheses that see the car from behind (|yaw| > 90 degrees): photos of
 cars show their front far more often than their back, so a near tie goes to the front view."""
-SHAPE_PENALTY = {"two_wheeler": 0.1}
-"""Relative loss handicap per body shape: the car category is mostly cars, and a side-on silhouette
-fits a two-wheeler nearly as well as a car, so a near tie goes to a car body."""
 SEARCH_SIZE = 64
 """Working resolution (pixels, square crop) of the grid search and the refinement."""
 FINE_SIZE = 128
 """Working resolution of the winner's last refinement (see :func:`search_camera`)."""
-SCALE_RANGE = ((0.6, 1.7), (0.6, 1.7))
-"""Default ranges of the width and the height scale factor refined for a body shape (see :func:`refine`)."""
 MODE_PRIOR_WEIGHT = 0.002
 MODE_LIMIT = 2.0
 """Shape-mode coefficients (units of :data:`lift3d.pipeline.template_geometry.SHAPE_MODES`): weight of the
@@ -170,7 +166,7 @@ def object_to_camera(points: torch.Tensor, pose_params: dict[str, torch.Tensor],
 def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, mask: np.ndarray, pose: Pose,
            steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None],
            basis: np.ndarray | None = None, size: int = SEARCH_SIZE, start: Hypothesis | None = None,
-           scale_range: tuple[tuple[float, float], tuple[float, float]] = SCALE_RANGE) -> Hypothesis:
+           scale_range: tuple[tuple[float, float], tuple[float, float]] = BodySearch.scale_range) -> Hypothesis:
     """Refine ``pose`` and the template's width and height by Adam on the silhouette loss (working crop).
 
     x and y (about the symmetry plane and the ground) are scaled; the length stays
@@ -253,7 +249,7 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
                   refine_steps: int, sigma: float = 1.0, fov_x_deg: float = DEFAULT_FOV_X_DEG,
                   shapes: dict[str, np.ndarray] | None = None, bases: dict[str, np.ndarray] | None = None,
                   fine_size: int | None = FINE_SIZE,
-                  scale_ranges: dict[str, tuple[tuple[float, float], tuple[float, float]]] | None = None,
+                  body_search: dict[str, BodySearch] | None = None,
                   progress: Callable[[float], None] | None = None,
                   check: Callable[[], None] | None = None) -> CameraEstimate:
     """Estimate the camera of a single photo from its (H, W) bool object ``mask`` (see the module docstring).
@@ -271,9 +267,8 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
             (see :func:`refine`).
         fine_size: the winner is refined once more at this working resolution (``None``: not),
             where the wheels, screens and sills span enough pixels to place them.
-        scale_ranges: per body shape, the ranges of its width and height scales (default
-            :data:`SCALE_RANGE`); unbounded, a short body made wide and tall and seen closer
-            mimics a longer one.
+        body_search: per body shape, its scale ranges and ranking handicap (e.g.
+            :data:`lift3d.pipeline.template_geometry.BODY_SEARCH`; default :class:`BodySearch`).
         progress: called with the fraction of this stage done, in [0, 1].
         check: called between steps; raises to cancel.
     """
@@ -315,20 +310,20 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
         done[0] += 1
         report(0.2 + 0.8 * done[0] / total)
 
-    ranges = scale_ranges or {}
+    settings = {name: (body_search or {}).get(name, BodySearch()) for name in shapes}
     results = []
     for iou, pose, name in starts:
         hyp = refine(shapes[name], topology, base, mask, pose, refine_steps, sigma, check, tick,
-                     None if bases is None else bases.get(name), scale_range=ranges.get(name, SCALE_RANGE))
+                     None if bases is None else bases.get(name), scale_range=settings[name].scale_range)
         hyp.grid_iou, hyp.shape = iou, name
         results.append(hyp)
     results.sort(key=lambda h: h.loss * (1.0 + REAR_VIEW_PENALTY * (math.cos(h.pose.yaw) < 0.0)
-                                         + SHAPE_PENALTY.get(h.shape, 0.0)))
+                                         + settings[h.shape].penalty))
     best = results[0]
     if fine_size is not None and refine_steps > 0:
         fine = refine(shapes[best.shape], topology, base, mask, best.pose, refine_steps, sigma, check, tick,
                       None if bases is None else bases.get(best.shape), fine_size, best,
-                      scale_range=ranges.get(best.shape, SCALE_RANGE))
+                      scale_range=settings[best.shape].scale_range)
         fine.grid_iou, fine.shape = best.grid_iou, best.shape
         best = fine
     target = targets[best.shape]

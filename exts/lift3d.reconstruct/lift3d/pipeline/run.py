@@ -45,7 +45,7 @@ from .crops import mask_box
 from .pose import Pose
 from .shape_fit import CALIBRATED_PRIORS, PHOTO_PRIORS, FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
-from .template_geometry import BODY_SCALE_RANGES, WINDOWLESS_SHAPES, car_shape_basis, car_shapes
+from .template_geometry import BODY_SEARCH, WINDOWLESS_SHAPES, car_shape_basis, car_shapes
 from .texture import bake_albedo, parts_of
 from .wheel_detect import wheels_from_photo
 from .wheels import wheels_from_points
@@ -240,7 +240,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
             est = search_camera(template, masks[0], preset.camera_yaw_steps, preset.camera_pitch_steps,
                                 preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
                                 shapes=shapes, bases={k: car_shape_basis(template, k) for k in shapes},
-                                scale_ranges=BODY_SCALE_RANGES, progress=report, check=steps.check)
+                                body_search=BODY_SEARCH, progress=report, check=steps.check)
             cameras, scale, start = [est.camera], est.scale, est.points.astype(np.float64)
             camera_info = {"shape": est.shape, "yaw_deg": math.degrees(est.pose.yaw) % 360.0,
                            "pitch_deg": math.degrees(est.pose.pitch),

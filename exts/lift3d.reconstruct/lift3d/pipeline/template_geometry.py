@@ -229,9 +229,26 @@ BODY_SHAPES: dict[str, dict[str, float]] = {
 """Body shapes the camera search tries (overrides of the template's :class:`CarParams`); the
 two-wheeler keeps the car's parts (its four tyres pair up into two, side by side) so every shape
 shares the template's topology, labels and atlas."""
-BODY_SCALE_RANGES = {"two_wheeler": ((0.7, 1.3), (0.7, 1.3))}
-"""Ranges of the width and height scale per body shape in the camera search (others: its defaults): a
-two-wheeler stays narrow and low, or, made wide and tall and seen closer, it passes for a short car."""
+
+
+@dataclass(frozen=True)
+class BodySearch:
+    """How the single-photo camera search treats one body shape.
+
+    Attributes:
+        scale_range: (low, high) bounds of the refined width and height scale factors.
+        penalty: relative loss handicap when hypotheses are ranked (0: none).
+    """
+
+    scale_range: tuple[tuple[float, float], tuple[float, float]] = ((0.6, 1.7), (0.6, 1.7))
+    penalty: float = 0.0
+
+
+BODY_SEARCH = {"two_wheeler": BodySearch(scale_range=((0.7, 1.3), (0.7, 1.3)), penalty=0.1)}
+"""Camera-search settings per body shape (others: :class:`BodySearch` defaults). A two-wheeler stays
+narrow and low, or, made wide and tall and seen closer, it passes for a short car; and as the car
+category is mostly cars while a side-on silhouette fits a two-wheeler nearly as well, a near tie goes
+to a car body."""
 WINDOWLESS_SHAPES = frozenset({"two_wheeler"})
 """Body shapes whose template window faces are bodywork (no glass material)."""
 
