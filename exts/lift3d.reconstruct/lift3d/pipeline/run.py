@@ -151,13 +151,13 @@ def _camera_dict(camera: Camera, image: Path) -> dict[str, Any]:
             "width": camera.width, "height": camera.height, "cam_to_world": camera.cam_to_world.tolist()}
 
 
-def generic_camera(template: Template, mask: np.ndarray) -> tuple[Camera, np.ndarray]:
+def generic_camera(template: Template, mask: np.ndarray) -> Camera:
     """Camera of a single photo of a generic object: front view at :data:`GENERIC_PITCH_DEG` elevation.
 
     The icosphere template has no orientation to search, so the object is put
     in front of the camera (yaw 0, i.e. the photo shows the object's front,
     +Z) with distance and offsets matching the mask's bounding box.
-    Returns the camera for the original image and the template scale (all ones).
+    Returns the camera for the original image.
     """
     h, w = mask.shape
     base = guess_intrinsics(w, h, DEFAULT_FOV_X_DEG)
@@ -165,8 +165,7 @@ def generic_camera(template: Template, mask: np.ndarray) -> tuple[Camera, np.nda
     target = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
     centre, size = mask_box(mask)
     pose: Pose = align_to_box(pts, target, base, 0.0, math.radians(GENERIC_PITCH_DEG), centre, size)
-    cam = Camera(base.fx, base.fy, base.cx, base.cy, w, h, pose.cam_to_world(target), "estimated")
-    return cam, np.ones(3)
+    return Camera(base.fx, base.fy, base.cx, base.cy, w, h, pose.cam_to_world(target), "estimated")
 
 
 def run_reconstruction(request: ReconstructRequest, progress: ProgressFn | None = None,
@@ -241,13 +240,12 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
                                 preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
                                 shapes=shapes, bases={k: car_shape_basis(template, k) for k in shapes},
                                 body_search=BODY_SEARCH, progress=report, check=steps.check)
-            cameras, scale, start = [est.camera], est.scale, est.points.astype(np.float64)
+            cameras, start = [est.camera], est.points.astype(np.float64)
             camera_info = {"shape": est.shape, "yaw_deg": math.degrees(est.pose.yaw) % 360.0,
                            "pitch_deg": math.degrees(est.pose.pitch),
                            "fov_x_deg": DEFAULT_FOV_X_DEG, "loss": est.loss, "alternatives": est.alternatives}
         else:
-            cam, scale = generic_camera(template, masks[0])
-            cameras, start = [cam], template.points.astype(np.float64) * scale
+            cameras, start = [generic_camera(template, masks[0])], template.points.astype(np.float64)
             camera_info = {"yaw_deg": 0.0, "pitch_deg": GENERIC_PITCH_DEG, "fov_x_deg": DEFAULT_FOV_X_DEG}
         transform = ObjectTransform()
         symmetry_plane = (1.0, 0.0, 0.0, 0.0) if template.symmetric else None
@@ -255,7 +253,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
         from .visual_hull import place_template
 
         cameras = cameras_given
-        start, transform, scale = place_template(template, cameras, masks, is_car, preset.sigma, steps.check)
+        start, transform = place_template(template, cameras, masks, is_car, preset.sigma, steps.check)
         normal = np.array([math.cos(transform.yaw), 0.0, -math.sin(transform.yaw)])
         symmetry_plane = (*normal.tolist(), float(normal @ transform.translation)) if template.symmetric else None
         camera_info = {"given": True, "placement_yaw_deg": math.degrees(transform.yaw) % 360.0}
@@ -271,15 +269,16 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     if request.fit_shape and sum(preset.steps) > 0:
         views = [FitView(cam, m) for cam, m in zip(cameras, masks)]
         calibrated = cameras_given is not None
-        # the wheels start as the chosen body shape's; a single photo's also take the radius of the tyres
-        # found in the photo (the camera is in the object frame here: identity transform)
-        wheel_start = wheels_from_points(template.wheels, start) if is_car else None
+        # the wheels start as the chosen body shape's (the fit's default); a single photo's also take the radius
+        # of the tyres found in the photo (the camera is in the object frame here: identity transform)
+        wheel_start = None
         if is_car and not calibrated:
-            wheel_start, n_tyres = wheels_from_photo(images[0].rgb, masks[0], cameras[0], wheel_start,
+            wheel_start, n_tyres = wheels_from_photo(images[0].rgb, masks[0], cameras[0],
+                                                     wheels_from_points(template.wheels, start),
                                                      (float(start[:, 2].min()), float(start[:, 2].max())))
             fit_info["tyres_found"] = n_tyres
         fit = fit_shape(template, views, start, transform, preset.levels, preset.steps, preset.sigma,
-                        fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_scale=scale,
+                        fit_pose=calibrated, fit_scale=(True, True, calibrated),
                         wheel_start=wheel_start,
                         keep_length=not calibrated, fit_wheels=calibrated,
                         priors=CALIBRATED_PRIORS if calibrated else PHOTO_PRIORS,

@@ -40,7 +40,7 @@ from ..templates import Template
 from .crops import crop_camera, soft_target, square_box
 from .pose import rotation_torch
 from .silhouette import silhouette_loss, soft_silhouette_torch
-from .wheels import TorchWheels, WheelParams
+from .wheels import TorchWheels, WheelParams, wheels_from_points
 
 SCALE_PRIOR_WEIGHT = 0.05
 ARCH_WEIGHT = 1e3
@@ -119,7 +119,7 @@ class _ShapeModel(torch.nn.Module):
     """The parametrised mesh of the module docstring."""
 
     def __init__(self, template: Template, start: np.ndarray, transform: ObjectTransform, fit_pose: bool,
-                 fit_scale: tuple[bool, bool, bool], wheel_scale: np.ndarray | None, keep_length: bool,
+                 fit_scale: tuple[bool, bool, bool], keep_length: bool,
                  wheel_start: WheelParams | None, large_steps_lambda: float) -> None:
         super().__init__()
         self.keep_length = keep_length
@@ -131,7 +131,7 @@ class _ShapeModel(torch.nn.Module):
         self.u = torch.nn.Parameter(self.large_steps.to_params(self.x0))
         self.mirror = torch.from_numpy(template.mirror.astype(np.int64))
         self.symmetric = template.symmetric
-        self.wheels = (TorchWheels(template.wheels, wheel_scale, wheel_start)
+        self.wheels = (TorchWheels(template.wheels, wheel_start or wheels_from_points(template.wheels, start))
                        if template.wheels is not None else None)
         self.wheel_idx = torch.from_numpy(self.wheels.indices()) if self.wheels is not None else None
         self.body_idx = torch.from_numpy(np.setdiff1d(np.arange(n), template.wheel_vertices))
@@ -189,7 +189,7 @@ class _ShapeModel(torch.nn.Module):
 
 def fit_shape(template: Template, views: list[FitView], start: np.ndarray, transform: ObjectTransform,
               levels: list[int], steps: list[int], sigma: float, *, fit_pose: bool = False,
-              fit_scale: tuple[bool, bool, bool] = (True, True, False), wheel_scale: np.ndarray | None = None,
+              fit_scale: tuple[bool, bool, bool] = (True, True, False),
               wheel_start: WheelParams | None = None,
               deform: bool = True, keep_length: bool = False, fit_wheels: bool = True,
               priors: Priors = PHOTO_PRIORS,
@@ -206,9 +206,8 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
         sigma: soft-silhouette sharpness (pixels^2 at each working resolution).
         fit_pose: also optimise the yaw and translation of ``transform`` (calibrated views).
         fit_scale: which axes of ``transform.scale`` are optimised.
-        wheel_scale: (3,) scale of ``start`` relative to the template (sizes the initial wheels).
-        wheel_start: the initial wheels (object frame), e.g. measured on ``start`` by
-            :func:`.wheels.wheels_from_points`; replaces the rig times ``wheel_scale``.
+        wheel_start: the initial wheels (object frame); default: ``start``'s own tyres, measured by
+            :func:`.wheels.wheels_from_points`.
         deform: optimise the shape (vertices and wheels); ``False`` fits only the global transform.
         fit_wheels: optimise the wheel parameters (with ``deform``); ``False`` keeps the start's wheels.
         keep_length: keep the object's extent along Z (its length) at ``start``'s (a single photo
@@ -218,7 +217,7 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
     """
     check = check or (lambda: None)
     report = progress or (lambda f: None)
-    model = _ShapeModel(template, np.asarray(start, dtype=np.float64), transform, fit_pose, fit_scale, wheel_scale,
+    model = _ShapeModel(template, np.asarray(start, dtype=np.float64), transform, fit_pose, fit_scale,
                         keep_length, wheel_start, priors.large_steps_lambda)
     extent = float(np.linalg.norm(np.ptp(start, axis=0)))
     topology = MeshTopology(template.faces, len(start))

@@ -34,7 +34,6 @@ from ..templates import Template
 from .crops import crop_camera, crop_mask, square_box
 from .shape_fit import FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
-from .wheels import wheels_from_points
 
 HULL_RESOLUTION = 64
 YAW_STEP_DEG = 15.0
@@ -92,7 +91,7 @@ def carve(cameras: list[Camera], masks: list[np.ndarray], resolution: int = HULL
 
 def place_template(template: Template, cameras: list[Camera], masks: list[np.ndarray], category_is_car: bool,
                    sigma: float = 1.0, check: Callable[[], None] | None = None
-                   ) -> tuple[np.ndarray, ObjectTransform, np.ndarray]:
+                   ) -> tuple[np.ndarray, ObjectTransform]:
     """Place the template on the visual hull of the views.
 
     Candidates: yaws every :data:`YAW_STEP_DEG` degrees (only yaw 0 for non-cars), each
@@ -106,9 +105,8 @@ def place_template(template: Template, cameras: list[Camera], masks: list[np.nda
     silhouette loss wins.
 
     Returns:
-        ``(start, transform, scale)``: (V, 3) object-frame start vertices (the template
-        scaled by ``scale``), the object-to-world transform (yaw, unit scale,
-        translation), and the (3,) scale applied to the template.
+        ``(start, transform)``: (V, 3) object-frame start vertices (the template scaled)
+        and the object-to-world transform (yaw, unit scale, translation).
     """
     check = check or (lambda: None)
     hull = carve(cameras, masks)
@@ -121,7 +119,7 @@ def place_template(template: Template, cameras: list[Camera], masks: list[np.nda
     crops = [(crop_camera(c, b, SCORE_SIZE), crop_mask(m, b, SCORE_SIZE) >= 0.5)
              for c, m, b in zip(cameras, masks, boxes)]
     yaws = np.radians(np.arange(0.0, 360.0, YAW_STEP_DEG)) if category_is_car else np.zeros(1)
-    scored: list[tuple[float, np.ndarray, ObjectTransform, np.ndarray]] = []
+    scored: list[tuple[float, np.ndarray, ObjectTransform]] = []
     for yaw in yaws:
         along = np.array([math.sin(yaw), math.cos(yaw)])
         across = np.array([math.cos(yaw), -math.sin(yaw)])
@@ -140,23 +138,21 @@ def place_template(template: Template, cameras: list[Camera], masks: list[np.nda
             world = transform.apply(start)
             score = float(np.mean([mask_iou(hard_mask(world, template.faces, cam, SCORE_SIZE, SCORE_SIZE), m)
                                    for cam, m in crops]))
-            scored.append((score, start, transform, scale))
+            scored.append((score, start, transform))
     scored.sort(key=lambda item: -item[0])
     views = [FitView(c, m) for c, m in zip(cameras, masks)]
-    best: tuple[float, np.ndarray, ObjectTransform, np.ndarray] | None = None
+    best: tuple[float, np.ndarray, ObjectTransform] | None = None
     tried: list[float] = []
-    for _, start, transform, scale in scored:
+    for _, start, transform in scored:
         if len(tried) >= PLACEMENT_STARTS:
             break
         if any(abs((transform.yaw - y + math.pi) % (2 * math.pi) - math.pi) < math.radians(20.0) for y in tried):
             continue
         tried.append(transform.yaw)
         check()
-        wheels = wheels_from_points(template.wheels, start) if template.wheels is not None else None
         fit = fit_shape(template, views, start, transform, [SCORE_SIZE], [PLACEMENT_STEPS], sigma,
-                        fit_pose=True, fit_scale=(True, True, True), wheel_start=wheels, deform=False, check=check)
+                        fit_pose=True, fit_scale=(True, True, True), deform=False, check=check)
         if best is None or fit.level_losses[-1] < best[0]:
-            scale_fit = fit.transform.scale
-            best = (fit.level_losses[-1], start * scale_fit,
-                    ObjectTransform(fit.transform.yaw, np.ones(3), fit.transform.translation), scale * scale_fit)
-    return best[1], best[2], best[3]
+            best = (fit.level_losses[-1], start * fit.transform.scale,
+                    ObjectTransform(fit.transform.yaw, np.ones(3), fit.transform.translation))
+    return best[1], best[2]

@@ -36,24 +36,16 @@ class TorchWheels(torch.nn.Module):
     """Learnable wheel parameters for ``rig``; :meth:`forward` returns the (4K, 3) wheel vertices.
 
     Sizes are stored as logarithms (always positive) and relative to the
-    start, so one learning rate suits every parameter. The start is ``start``
-    when given (e.g. :func:`wheels_from_points` of the camera search's body),
-    else the rig's own parameters times ``size_scale`` (template metres to the
-    fit's object frame).
+    ``start`` (e.g. :func:`wheels_from_points` of the body being fitted), so
+    one learning rate suits every parameter.
     """
 
-    def __init__(self, rig: WheelRig, size_scale: np.ndarray | None = None, start: WheelParams | None = None) -> None:
+    def __init__(self, rig: WheelRig, start: WheelParams) -> None:
         super().__init__()
-        s = np.ones(3) if size_scale is None else np.asarray(size_scale, dtype=np.float64)
         self.rig = rig
         self.register_buffer("local", torch.from_numpy(rig.local.astype(np.float64)))
-        if start is None:
-            self.base = {"axle_z": torch.from_numpy(rig.axle_z * s[2]),
-                         "radius": rig.radius * math.sqrt(s[1] * s[2]), "track": rig.track * s[0],
-                         "width": rig.width * s[0]}
-        else:
-            self.base = {"axle_z": torch.tensor(start.axle_z, dtype=torch.float64), "radius": start.radius,
-                         "track": start.track, "width": start.width}
+        self.base = {"axle_z": torch.tensor(start.axle_z, dtype=torch.float64), "radius": start.radius,
+                     "track": start.track, "width": start.width}
         self.axle_shift = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
         self.log_radius = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
         self.log_track = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
