@@ -183,6 +183,11 @@ def test_quality_report_has_a_summary_per_category(tmp_path):
     assert "Vehicles only" not in out.read_text()
 
 
+def test_summary_without_baseline_runs_shows_lift3d_means():
+    records = [_record("a", "multi4", "lift3d", input_iou=0.9), _record("b", "multi4", "lift3d", input_iou=0.7)]
+    assert "| fast | multi4 | 2/2 | 0.800 / – |" in evaluate.format_summary(records)
+
+
 def test_cases():
     assert evaluate._cases(["single"]) == [("single-fl", ["photo_fl"], False), ("single-fr", ["photo_fr"], False)]
     assert evaluate._cases(["multi"]) == [("multi4", list(evaluate.MULTI_INPUTS), True)]

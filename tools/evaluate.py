@@ -574,10 +574,11 @@ def format_summary(records: list[dict[str, Any]]) -> str:
     for (preset, mode), by_asset in groups.items():
         pairs = [(p.get("lift3d", {"error": "missing"}), p.get("template", {"error": "missing"}))
                  for p in by_asset.values()]
+        baseline = any("template" in p for p in by_asset.values())  # False after --no-baseline
         cells = []
         for key in SUMMARY_COLUMNS:
             both = [(_value(a, key), _value(b, key)) for a, b in pairs]
-            both = [(a, b) for a, b in both if math.isfinite(a) and math.isfinite(b)]
+            both = [(a, b) for a, b in both if math.isfinite(a) and (math.isfinite(b) or not baseline)]
             cells.append(_cell(float(np.mean([a for a, _ in both])) if both else math.nan,
                                float(np.mean([b for _, b in both])) if both else math.nan, formats[key]))
         ok = sum("error" not in a for a, _ in pairs)
