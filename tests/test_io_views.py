@@ -77,6 +77,8 @@ def test_camera_angle_y_and_matching(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.pop("frames"), "no 'frames'"),
+    (lambda d: d.__setitem__("frames", []), "an empty 'frames' list"),
+    (lambda d: d.__setitem__("frames", {"a": 1}), "'frames' must be a list"),
     (lambda d: d["frames"][0].pop("transform_matrix"), "no 'transform_matrix'"),
     (lambda d: d.pop("camera_angle_x"), "no focal length"),
     (lambda d: d.__setitem__("camera_angle_x", float("nan")), "not a finite number"),

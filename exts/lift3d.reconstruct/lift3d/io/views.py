@@ -172,8 +172,12 @@ def read_transforms(path: Path | str) -> list[View]:
     if not isinstance(data, dict):
         raise InputError(f"camera file {source} must hold a JSON object with a 'frames' list")
     frames = data.get("frames")
-    if not isinstance(frames, list) or not frames:
+    if frames is None:
         raise InputError(f"camera file {source} has no 'frames' list")
+    if not isinstance(frames, list):
+        raise InputError(f"camera file {source}: 'frames' must be a list, not {type(frames).__name__}")
+    if not frames:
+        raise InputError(f"camera file {source} has an empty 'frames' list; it needs one frame per image")
     top = {k: v for k, v in data.items() if k != "frames"}
     views: list[View] = []
     for i, frame in enumerate(frames):
