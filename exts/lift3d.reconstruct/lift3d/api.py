@@ -18,103 +18,11 @@ Errors: :class:`lift3d.errors.InputError` for bad input (nothing is written),
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .errors import Cancelled
+from .requests import CancelToken, ProgressFn, ReconstructRequest, ReconstructResult
 
-ProgressFn = Callable[[str, float], None]
-"""``progress(stage, fraction)``: the current stage's name and the overall fraction done in [0, 1]."""
-
-
-class CancelToken:
-    """Thread-safe cancellation flag, checked between optimisation steps."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        """Ask the running job to stop at its next check."""
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        """Raise :class:`Cancelled` if :meth:`cancel` was called."""
-        if self._event.is_set():
-            raise Cancelled("reconstruction cancelled")
-
-
-@dataclass
-class ReconstructRequest:
-    """One reconstruction job.
-
-    Attributes:
-        images: one or more image files (PNG/JPEG/WebP).
-        views: optional NeRF-style ``transforms.json`` giving the cameras of ``images``.
-        mask: optional mask image for a single input image (white = object).
-        category: ``car`` or ``generic`` (see ``config/categories.toml``).
-        preset: ``fast``, ``balanced`` or ``best`` (see ``config/presets.toml``).
-        name: asset name (sanitised); an existing asset folder of that name is replaced. Default: the
-            first image's file name, made unique among ``out_dir``'s entries (``car``, ``car_2``, ...).
-        out_dir: folder that receives the asset folder; default ``output.folder``.
-        stage: optional USD stage to add the asset to, under ``/World/Reconstructions``; in a lift3d
-            shared stage through this writer's own layer (see :mod:`lift3d.usd.shared_stage`).
-        config: optional user settings file (TOML).
-        fit_shape: deform the template to the silhouettes (``False`` keeps the undeformed,
-            camera-placed template: the evaluation baseline).
-    """
-
-    images: list[Path]
-    views: Path | None = None
-    mask: Path | None = None
-    category: str = "car"
-    preset: str = "balanced"
-    name: str | None = None
-    out_dir: Path | None = None
-    stage: Path | None = None
-    config: Path | None = None
-    fit_shape: bool = True
-
-    def __post_init__(self) -> None:
-        self.images = [Path(p) for p in self.images]
-        for attr in ("views", "mask", "out_dir", "stage", "config"):
-            value = getattr(self, attr)
-            if value is not None:
-                setattr(self, attr, Path(value))
-
-
-@dataclass
-class ReconstructResult:
-    """What a reconstruction produced.
-
-    Attributes:
-        name: the asset's (sanitised, unique) name.
-        asset_path: the asset's root layer (``NAME/NAME.usda``).
-        prim_path: where it was added in ``request.stage``, or ``None``.
-        cameras: per input view, ``{"image", "fx", "fy", "cx", "cy", "width", "height", "cam_to_world"}``.
-        metrics: at least ``input_view_iou`` (mask IoU at the input views, mean).
-        timings: seconds per stage.
-    """
-
-    name: str
-    asset_path: Path
-    prim_path: str | None = None
-    cameras: list[dict[str, Any]] = field(default_factory=list)
-    metrics: dict[str, float] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``--json`` object of the CLI."""
-        out = asdict(self)
-        out["asset"] = str(out.pop("asset_path"))
-        out["prim"] = out.pop("prim_path")
-        return out
+__all__ = ["CancelToken", "ProgressFn", "ReconstructRequest", "ReconstructResult", "reconstruct"]
 
 
 def reconstruct(request: ReconstructRequest, progress: ProgressFn | None = None,

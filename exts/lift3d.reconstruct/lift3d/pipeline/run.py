@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..api import CancelToken, ProgressFn, ReconstructRequest, ReconstructResult
+from ..requests import CancelToken, ProgressFn, ReconstructRequest, ReconstructResult
 from ..asset import Asset
 from ..camera import Camera
 from ..errors import InputError
