@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lift3d.batch import (ImageRecord, ImageTask, Manifest, image_digest, reconstruct_one, run_batch, scan_folder,
+from lift3d.batch import (BatchSummary, ImageRecord, ImageTask, Manifest, image_digest, reconstruct_one, run_batch, scan_folder,
                           settings_fingerprint)
 from lift3d.batch_engines import LocalEngine
 from lift3d.cli import main
@@ -76,13 +76,42 @@ def test_manifest_appends_lines_and_settles_outcomes(tmp_path):
     lines = m.path.read_text().splitlines()
     assert len(lines) == 5
     first = json.loads(lines[0])
-    assert set(first) == {"time", "image", "digest", "status", "reason", "asset", "prim", "seconds", "retry",
-                          "writer"}
+    assert set(first) == {"time", "image", "digest", "status", "reason", "asset", "prim", "seconds", "writer"}, \
+        "a success carries no retry flag"
+    assert json.loads(lines[1])["retry"] is False and json.loads(lines[2])["retry"] is True
+    assert "retry" not in json.loads(lines[3]), "a skip carries no retry flag"
     settled = m.settled()
     assert set(settled) == {"d1", "d2"}, "ok and input failures settle; internal errors are retried"
     assert settled["d1"]["status"] == "ok"
+    assert m.retryable() == {"d3"}
     m.append(ImageRecord("/a.png", "d1", "failed", "internal error: later"), "w")
-    assert "d1" not in m.settled()
+    assert "d1" not in m.settled() and m.retryable() == {"d1", "d3"}
+    m.append(ImageRecord("/c.png", "d3", "ok", asset="/x/c.usda", retried=True), "w")
+    assert json.loads(m.path.read_text().splitlines()[-1])["retried"] is True
+    assert m.retryable() == {"d1"}
+
+
+def _summary(records: list[ImageRecord], workers: int = 1) -> BatchSummary:
+    return BatchSummary(folder="/in", stage="/s.usda", writer="w", out_dir="/out", manifest="/m.jsonl",
+                        engine="local", workers=workers, records=records, ignored=["/in/notes.txt"], seconds=2.0)
+
+
+def test_summary_wording_tells_skipped_failed_and_retried_apart():
+    skipped = [ImageRecord(f"/in/{i}.png", f"d{i}", "skipped", "already reconstructed with the same settings")
+               for i in range(10)]
+    text = _summary(skipped).format()
+    assert text.startswith("10 images: 0 ok, 0 failed, 10 skipped; 1 other file ignored;")
+    assert "(0.00 images/min, local engine, 1 worker)" in text and "failed:" not in text
+    records = [ImageRecord("/in/a.png", "a", "failed", "failed before, not retried: image is corrupt", retry=False),
+               ImageRecord("/in/b.png", "b", "failed", "no separable object", seconds=1.5, retry=False),
+               ImageRecord("/in/c.png", "c", "ok", asset="/out/c.usda", seconds=3.0, retried=True)]
+    summary = _summary(records, workers=3)
+    text = summary.format()
+    assert "3 images: 1 ok, 2 failed (1 of them in an earlier run, not retried), 0 skipped, 1 retried;" in text
+    assert "3 workers)" in text
+    data = summary.to_json()
+    assert (data["failed"], data["failed_before"], data["retried"]) == (2, 1, 1)
+    assert "retry" not in data["records"][2] and data["records"][2]["retried"] is True
 
 
 def test_local_engine_runs_in_spawned_processes_and_survives_a_dying_worker():
@@ -121,6 +150,9 @@ def test_run_batch_rejects_bad_folders(tmp_path):
     with pytest.raises(InputError, match="no PNG, JPEG or WebP images"):
         run_batch(tmp_path / "docs", tmp_path / "s.usda", quiet=True)
     assert main(["batch", str(tmp_path / "docs"), "--stage", str(tmp_path / "s.usda")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["batch", str(tmp_path / "empty"), "--stage", str(tmp_path / "s.usda")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "empty"], "a refused batch leaves no stage or lock"
 
 
 # ----------------------------------------------------------------------------- real reconstructions
@@ -213,7 +245,7 @@ def test_batch_end_to_end_with_failures_and_resume(tmp_path, tiny_settings, caps
     # The human summary names every failure with its reason.
     assert main(args[:-1]) == 1
     text = capsys.readouterr().out
-    assert "4 images: 0 ok, 2 failed, 2 skipped; 1 other files ignored" in text
+    assert "4 images: 0 ok, 2 failed (2 of them in an earlier run, not retried), 2 skipped; 1 other file ignored" in text
     assert "failed: " in text and "flat.jpg" in text
 
 

@@ -28,7 +28,9 @@
   no separable object: same bytes and settings fail the same way) is not
   retried: it is reported as failed again, with the earlier reason and no work;
   crashes and internal errors are retried. Identical images with the same stem
-  are done once. The manifest lines also carry ``retry``.
+  are done once. A failure's line carries ``retry`` (whether a re-run tries
+  it again); a line for an image run again after such a failure carries
+  ``"retried": true``. ``ok`` and ``skipped`` lines carry neither.
 * **Engines.** See :mod:`lift3d.batch_engines`.
 """
 
@@ -51,6 +53,7 @@ from .usd.shared_stage import AddItem, SharedStage, utc_now
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 MANIFEST_NAME = "batch_manifest.jsonl"
 _NAME_DIGEST_LEN = 10
+_FAILED_BEFORE = "failed before, not retried: "
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,9 @@ class ImageRecord:
         asset: the asset layer, ``None`` when it failed.
         prim: its prim path in the shared stage, ``None`` when it failed.
         seconds: reconstruction wall time in the worker (0 when not run).
-        retry: for a failure, whether a re-run tries the image again (False for bad input).
+        retry: for a failure, whether a re-run tries the image again (False for bad input);
+            meaningless for other statuses, so left out of their JSON.
+        retried: this run tried the image again after an earlier failure that was worth retrying.
     """
 
     image: str
@@ -113,9 +118,15 @@ class ImageRecord:
     prim: str | None = None
     seconds: float = 0.0
     retry: bool = True
+    retried: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.status != "failed":
+            del out["retry"]
+        if not self.retried:
+            del out["retried"]
+        return out
 
 
 @dataclass
@@ -149,6 +160,16 @@ class BatchSummary:
         return self._count("skipped")
 
     @property
+    def failed_before(self) -> int:
+        """Failures settled by an earlier run (bad input), reported again without new work."""
+        return sum(r.status == "failed" and r.reason.startswith(_FAILED_BEFORE) for r in self.records)
+
+    @property
+    def retried(self) -> int:
+        """Images run again because an earlier run failed on them for a reason worth retrying."""
+        return sum(r.retried for r in self.records)
+
+    @property
     def images_per_minute(self) -> float:
         """Reconstructed (``ok``) images per minute of batch wall time, start-up included."""
         return 60.0 * self.ok / self.seconds if self.seconds > 0 else 0.0
@@ -157,18 +178,26 @@ class BatchSummary:
         """The ``--json`` summary of ``lift3d batch``."""
         out = {k: v for k, v in asdict(self).items() if k != "records"}
         out.update(total=len(self.records), ok=self.ok, failed=self.failed, skipped=self.skipped,
-                   images_per_minute=round(self.images_per_minute, 3),
+                   failed_before=self.failed_before, retried=self.retried, images_per_minute=round(self.images_per_minute, 3),
                    records=[r.to_json() for r in self.records])
         return out
 
     def format(self) -> str:
         """A few human-readable lines: counts, rate, and every failure with its reason."""
-        lines = [f"{len(self.records)} images: {self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
-                 f"{len(self.ignored)} other files ignored; {self.seconds:.1f} s "
-                 f"({self.images_per_minute:.2f} images/min, {self.engine} engine, {self.workers} workers)"]
+        failed = f"{self.failed} failed"
+        if self.failed_before:
+            failed += f" ({self.failed_before} of them in an earlier run, not retried)"
+        retried = f", {self.retried} retried" if self.retried else ""
+        lines = [f"{_plural(len(self.records), 'image')}: {self.ok} ok, {failed}, {self.skipped} skipped{retried}; "
+                 f"{_plural(len(self.ignored), 'other file')} ignored; {self.seconds:.1f} s "
+                 f"({self.images_per_minute:.2f} images/min, {self.engine} engine, {_plural(self.workers, 'worker')})"]
         lines += [f"failed: {r.image}: {r.reason}" for r in self.records if r.status == "failed"]
         lines.append(f"stage: {self.stage} (writer {self.writer}); manifest: {self.manifest}")
         return "\n".join(lines)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def scan_folder(folder: Path, exclude: Path | None = None) -> tuple[list[Path], list[Path]]:
@@ -244,6 +273,15 @@ class Manifest:
 
         Unreadable lines (e.g. a write cut short by a full disk) are ignored.
         """
+        return {d: e for d, e in self._latest().items()
+                if e.get("status") == "ok" or (e.get("status") == "failed" and not e.get("retry"))}
+
+    def retryable(self) -> set[str]:
+        """Digests whose latest line is a failure worth retrying (a crash or an internal error)."""
+        return {d for d, e in self._latest().items() if e.get("status") == "failed" and e.get("retry")}
+
+    def _latest(self) -> dict[str, dict[str, Any]]:
+        """digest -> its latest ``ok`` or ``failed`` line (``skipped`` lines say nothing new)."""
         out: dict[str, dict[str, Any]] = {}
         try:
             with open(self.path, encoding="utf-8") as fh:
@@ -254,10 +292,8 @@ class Manifest:
                         continue
                     if not isinstance(entry, dict) or not entry.get("digest") or entry.get("status") == "skipped":
                         continue
-                    if entry.get("status") == "ok" or (entry.get("status") == "failed" and not entry.get("retry")):
+                    if entry.get("status") in ("ok", "failed"):
                         out[entry["digest"]] = entry
-                    else:
-                        out.pop(entry["digest"], None)
         except FileNotFoundError:
             pass
         return out
@@ -296,11 +332,11 @@ def _source_label(image: Path, stage_dir: Path) -> str:
 class _Progress:
     """A rich progress bar on stderr over the images to reconstruct (count, images/min, failures, ETA).
 
-    Images settled before the run starts (skipped, or failed before) are a count
+    Images settled before the run starts (skipped, or failed before) are counts
     outside the bar, so they do not distort the rate and the ETA. Nothing when ``quiet``.
     """
 
-    def __init__(self, total: int, skipped: int, quiet: bool) -> None:
+    def __init__(self, total: int, skipped: int, failed_before: int, quiet: bool) -> None:
         self._bar = None
         self._start = time.monotonic()
         if quiet:
@@ -311,10 +347,17 @@ class _Progress:
 
         self._bar = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(),
                              TextColumn("{task.fields[rate]} img/min"), TextColumn("{task.fields[failed]} failed"),
-                             TextColumn(f"{skipped} not rerun"), TimeElapsedColumn(), TextColumn("ETA"),
+                             *self._settled_column(skipped, failed_before), TimeElapsedColumn(), TextColumn("ETA"),
                              TimeRemainingColumn(), console=Console(stderr=True), transient=False)
         self._task = self._bar.add_task("batch", total=total, rate="-", failed=0)
         self._bar.start()
+
+    @staticmethod
+    def _settled_column(skipped: int, failed_before: int) -> list[Any]:
+        from rich.progress import TextColumn
+
+        parts = ([f"{skipped} skipped"] if skipped else []) + ([f"{failed_before} failed before"] if failed_before else [])
+        return [TextColumn(", ".join(parts))] if parts else []
 
     def advance(self, done: int, failed: int) -> None:
         """``done`` of the images to reconstruct have finished, ``failed`` of them failed."""
@@ -349,7 +392,7 @@ def _plan(images: list[Path], fingerprint: str, out_dir: Path, fmt: str, categor
         names[name] = image
         before = done.get(digest, {})
         if before.get("status") == "failed" and not asset.is_file():
-            yield image, None, ImageRecord(str(image), digest, "failed", f"failed before, not retried: {before['reason']}",
+            yield image, None, ImageRecord(str(image), digest, "failed", f"{_FAILED_BEFORE}{before['reason']}",
                                            retry=False), None
             continue
         if asset.is_file():
@@ -389,12 +432,12 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
         raise InputError(f"workers must be at least 1, not {workers}")
     if engine not in ("local", "ray"):
         raise InputError(f"unknown engine {engine!r}; choose local or ray")
-    shared = SharedStage(stage, writer=writer)
-    stage_dir = shared.root.parent
+    stage_dir = Path(stage).absolute().parent
     out = Path(out_dir).absolute() if out_dir is not None else stage_dir / "assets"
     images, ignored = scan_folder(folder, exclude=out)
-    if not images:
+    if not images:  # checked before the stage is touched, so a refused batch creates no stage and no lock
         raise InputError(f"no PNG, JPEG or WebP images found in {folder}")
+    shared = SharedStage(stage, writer=writer)
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(stage_dir / MANIFEST_NAME)
     fingerprint = settings_fingerprint(category, preset)
@@ -403,6 +446,7 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
     records: dict[Path, ImageRecord] = {}
     tasks: list[ImageTask] = []
     existing: list[tuple[Path, Path]] = []
+    retryable = manifest.retryable()
     for image, task, record, asset in _plan([p.absolute() for p in images], fingerprint, out, fmt, category, preset,
                                             manifest.settled()):
         if task is not None:
@@ -419,7 +463,8 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
     for record in records.values():
         manifest.append(record, shared.writer)
 
-    progress = _Progress(len(tasks), len(records), quiet)
+    progress = _Progress(len(tasks), sum(r.status == "skipped" for r in records.values()),
+                         sum(r.status == "failed" for r in records.values()), quiet)
     done = failed = 0
     runner = None
     try:
@@ -430,7 +475,7 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
             for task, outcome in runner.run(reconstruct_one, tasks, _crashed):
                 image = Path(task.image)
                 record = ImageRecord(task.image, task.digest, "failed", outcome.reason, seconds=outcome.seconds,
-                                     retry=outcome.retry)
+                                     retry=outcome.retry, retried=task.digest in retryable)
                 if outcome.asset is not None:
                     try:
                         record.prim = shared.add(outcome.asset, name=image.stem, source=_source_label(image, stage_dir))

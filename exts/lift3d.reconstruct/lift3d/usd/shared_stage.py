@@ -176,6 +176,8 @@ def init_shared_stage(path: Path | str) -> str:
     """
     root = Path(path).absolute()
     _check_root_suffix(root)
+    if root.exists() and not _is_shared_root(_read_layer(root, "stage")):  # refuse before taking (creating) the lock
+        raise InputError(f"{root} exists and is not a lift3d shared stage; choose a new file")
     with _locked(root):
         if root.exists():
             if not _is_shared_root(_read_layer(root, "stage")):
