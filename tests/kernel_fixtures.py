@@ -6,7 +6,7 @@ import numpy as np
 import warp as wp
 
 from lift3d.camera import Camera, look_at, orbit_camera
-from lift3d.pipeline import template_geometry
+import make_templates
 
 wp.set_module_options({"enable_backward": False})
 
@@ -19,7 +19,7 @@ def devices() -> list[str]:
 
 def icosphere(subdivisions: int = 2, radius: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Icosphere of ``radius``: (V, 3) float32 points, (F, 3) int32 counter-clockwise outward faces."""
-    points, faces = template_geometry.icosphere(subdivisions)
+    points, faces = make_templates.icosphere(subdivisions)
     return (points * radius).astype(np.float32), faces.astype(np.int32)
 
 

@@ -11,7 +11,7 @@ from lift3d.camera import Camera, orbit_camera
 from lift3d.pipeline.camera_search import guess_intrinsics, search_camera
 from lift3d.pipeline.pose import Pose, mirrored_camera, pose_from_cam_to_world
 from lift3d.pipeline.silhouette import hard_mask, mask_iou
-from lift3d.pipeline.template_geometry import car_template
+from make_templates import car_template
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -83,7 +83,7 @@ def test_shape_modes_fit_the_proportions_of_another_car(car):
     """A car with a longer wheelbase, a higher hood and a longer roof: the modes recover them."""
     from dataclasses import replace
 
-    from lift3d.pipeline.template_geometry import CarParams, car_geometry, car_shape_basis
+    from lift3d.templates.car import CarParams, car_geometry, car_shape_basis
     from lift3d.pipeline.wheels import wheels_from_points
 
     truth = replace(CarParams(), wheelbase=2.95, hood=0.68, roof_end=0.66, wheel_radius=0.36)
@@ -104,7 +104,7 @@ def test_shape_modes_fit_the_proportions_of_another_car(car):
 
 def test_search_tells_a_two_wheeler_from_the_car_bodies(car):
     """A motorbike-like silhouette is matched by the two-wheeler body, a sedan's by a car body."""
-    from lift3d.pipeline.template_geometry import BODY_SEARCH, car_shapes
+    from lift3d.templates.car import BODY_SEARCH, car_shapes
 
     shapes = car_shapes(car)
     for truth in ("two_wheeler", "sedan"):
@@ -120,7 +120,7 @@ def test_scale_ranges_bound_the_refined_proportions(car):
     """The refined width and height scales stay inside the given ranges, which the free refinement leaves."""
     from dataclasses import replace
 
-    from lift3d.pipeline.template_geometry import BodySearch, CarParams, car_geometry
+    from lift3d.templates.car import BodySearch, CarParams, car_geometry
 
     mask = _silhouette(car_geometry(replace(CarParams(), width=2.3, height=1.8))[0], car.faces, 160, 120,
                        40.0, 10.0, 10.0)

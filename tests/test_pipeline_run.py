@@ -15,7 +15,8 @@ from lift3d.camera import orbit_camera
 from lift3d.errors import Cancelled, ConfigError, InputError
 from lift3d.kernels.raster import rasterize
 from lift3d.pipeline.run import run_reconstruction
-from lift3d.pipeline.template_geometry import CarParams, car_template, generic_template
+from lift3d.templates.car import CarParams
+from make_templates import car_template, generic_template
 from lift3d.usd.checker import check_asset
 from lift3d.usd.reader import read_asset
 

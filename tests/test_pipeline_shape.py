@@ -11,7 +11,8 @@ from scipy.spatial import cKDTree
 from lift3d.camera import orbit_camera
 from lift3d.pipeline.shape_fit import FitView, ObjectTransform, fit_shape
 from lift3d.pipeline.silhouette import hard_mask, mask_iou
-from lift3d.pipeline.template_geometry import CarParams, car_template, generic_template
+from lift3d.templates.car import CarParams
+from make_templates import car_template, generic_template
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

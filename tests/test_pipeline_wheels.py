@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lift3d.camera import Camera, orbit_camera
-from lift3d.metrics import rasterize
-from lift3d.pipeline.template_geometry import car_template
+from lift3d_eval.metrics import rasterize
+from make_templates import car_template
 from lift3d.pipeline.wheel_detect import detect_wheel_ellipses, wheels_from_photo
 from lift3d.pipeline.wheels import WheelParams, wheels_from_points
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lift3d.pipeline.template_geometry import CarParams, car_template, generic_template
+from lift3d.templates.car import CarParams
+from make_templates import car_template, generic_template
 from lift3d.templates import WHEEL_NAMES, Template
 
 
@@ -134,7 +135,7 @@ def test_stored_templates_load_back_equal_to_the_generator(car, generic):
 def test_shape_basis_is_the_generators_derivative(car):
     from dataclasses import replace
 
-    from lift3d.pipeline.template_geometry import BODY_SHAPES, SHAPE_MODES, car_geometry, car_shape_basis, car_shapes
+    from lift3d.templates.car import BODY_SHAPES, SHAPE_MODES, car_geometry, car_shape_basis, car_shapes
 
     names = list(SHAPE_MODES)
     for shape in ("sedan", "van"):
@@ -161,7 +162,7 @@ def test_shape_basis_is_the_generators_derivative(car):
 
 def test_two_wheeler_pairs_its_tyres_on_the_centre_line(car):
     """The two-wheeler body keeps the four tyres; each axle's pair sits side by side as one tyre."""
-    from lift3d.pipeline.template_geometry import car_shapes
+    from lift3d.templates.car import car_shapes
 
     pts = car_shapes(car)["two_wheeler"].astype(np.float64)
     rig = car.wheels

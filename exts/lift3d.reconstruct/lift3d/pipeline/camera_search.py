@@ -42,7 +42,7 @@ from ..templates import Template
 from .crops import crop_camera, crop_mask, mask_box, soft_target, square_box
 from .pose import Pose, identity_camera, rotation_torch
 from .silhouette import hard_mask, mask_iou, silhouette_loss, soft_silhouette_torch
-from .template_geometry import BodySearch
+from ..templates.car import BodySearch
 
 DEFAULT_FOV_X_DEG = 45.0
 """Horizontal field of view guessed for a photo without camera, degrees."""
@@ -60,7 +60,7 @@ FINE_SIZE = 128
 """Working resolution of the winner's last refinement (see :func:`search_camera`)."""
 MODE_PRIOR_WEIGHT = 0.002
 MODE_LIMIT = 2.0
-"""Shape-mode coefficients (units of :data:`lift3d.pipeline.template_geometry.SHAPE_MODES`): weight of the
+"""Shape-mode coefficients (units of :data:`lift3d.templates.car.SHAPE_MODES`): weight of the
 pull towards the body shape's own proportions (per unit^2) and the largest departure allowed."""
 
 
@@ -175,7 +175,7 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
     of the car, which is the photo's best cue to the distance (hence the size).
     The log-scales are weakly pulled towards the template's proportions.
 
-    With ``basis`` (K, V, 3) (e.g. :func:`lift3d.pipeline.template_geometry.car_shape_basis`),
+    With ``basis`` (K, V, 3) (e.g. :func:`lift3d.templates.car.car_shape_basis`),
     the body also moves along those K modes (roof, screens, hood, trunk, sills, wheelbase,
     wheel size): coefficients in units of the modes, clamped to +-:data:`MODE_LIMIT` and
     pulled towards 0 by :data:`MODE_PRIOR_WEIGHT`. None of them changes the length's scale,
@@ -261,14 +261,14 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
             (each also turned by 180 degrees); refine_steps: Adam steps per hypothesis.
         sigma: soft-silhouette sharpness (pixels^2 at the working resolution).
         shapes: optional body shapes to search over, name -> (V, 3) points with the
-            template's topology (e.g. :func:`lift3d.pipeline.template_geometry.car_shapes`);
+            template's topology (e.g. :func:`lift3d.templates.car.car_shapes`);
             default: the template alone.
         bases: optional shape modes per body shape, name -> (K, V, 3), refined with the camera
             (see :func:`refine`).
         fine_size: the winner is refined once more at this working resolution (``None``: not),
             where the wheels, screens and sills span enough pixels to place them.
         body_search: per body shape, its scale ranges and ranking handicap (e.g.
-            :data:`lift3d.pipeline.template_geometry.BODY_SEARCH`; default :class:`BodySearch`).
+            :data:`lift3d.templates.car.BODY_SEARCH`; default :class:`BodySearch`).
         progress: called with the fraction of this stage done, in [0, 1].
         check: called between steps; raises to cancel.
     """

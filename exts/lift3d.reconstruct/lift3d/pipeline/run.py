@@ -45,7 +45,7 @@ from .crops import mask_box
 from .pose import Pose
 from .shape_fit import CALIBRATED_PRIORS, PHOTO_PRIORS, FitView, ObjectTransform, fit_shape
 from .silhouette import hard_mask, mask_iou
-from .template_geometry import BODY_SEARCH, WINDOWLESS_SHAPES, car_shape_basis, car_shapes
+from ..templates.car import BODY_SEARCH, WINDOWLESS_SHAPES, car_shape_basis, car_shapes
 from .texture import bake_albedo, parts_of
 from .wheel_detect import wheels_from_photo
 from .wheels import wheels_from_points

@@ -1,7 +1,10 @@
-"""Procedural template geometry: a parametric lofted car and an icosphere.
+"""The parametric car: a lofted body on four tyres, its body shapes and its shape modes.
 
-Both meshes are authored here from a few numbers (no scanned or downloaded
-model is involved) and stored by ``tools/make_templates.py`` as USD.
+The mesh is generated from a few numbers (no scanned or downloaded model is
+involved). ``tools/make_templates.py`` stores the default car, with its UV
+atlas, as the car template; at run time the same generator rebuilds other
+bodies with the template's topology (the body shapes of the camera search, the
+shape modes of the fit and the procedural vehicles of :mod:`.vehicles`).
 
 The car is a *lofted body*: cross-sections along Z (rear ``-L/2`` to front
 ``+L/2``), each a rounded rectangle (a superellipse) whose top follows a side
@@ -14,11 +17,11 @@ frame (+Y up, front +Z, left +X, ground ``y = 0``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from ..templates import WHEEL_NAMES, Template, WheelRig, mirror_map
+from .model import Template, WheelRig
 
 
 @dataclass
@@ -130,12 +133,12 @@ def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         faces.append((rear, grid[0, (k + 1) % m], grid[0, k]))
         faces.append((front, grid[-1, k], grid[-1, (k + 1) % m]))
     faces = np.asarray(faces, dtype=np.int64)
-    if _signed_volume(points, faces) < 0:
+    if signed_volume(points, faces) < 0:
         faces = faces[:, ::-1]
     return points, faces, grid
 
 
-def _signed_volume(points: np.ndarray, faces: np.ndarray) -> float:
+def signed_volume(points: np.ndarray, faces: np.ndarray) -> float:
     """Signed volume (m^3) of a closed mesh; positive when faces wind counter-clockwise from outside."""
     a, b, c = points[faces[:, 0]], points[faces[:, 1]], points[faces[:, 2]]
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
@@ -164,7 +167,7 @@ def _unit_tyre(segments: int) -> tuple[np.ndarray, np.ndarray]:
         faces.append((inner, (k + 1) % segments, k))
         faces.append((outer, last + k, last + (k + 1) % segments))
     faces = np.asarray(faces, dtype=np.int64)
-    if _signed_volume(local, faces) < 0:
+    if signed_volume(local, faces) < 0:
         faces = faces[:, ::-1]
     return local.astype(np.float32), faces
 
@@ -199,19 +202,6 @@ def car_geometry(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, Whee
                    right=np.stack([np.arange(k) + starts["wheel_fr"], np.arange(k) + starts["wheel_rr"]]),
                    local=local, axle_z=axle_z, radius=p.wheel_radius, track=track, width=p.wheel_width)
     return points, faces, names, rig
-
-
-def car_template(p: CarParams | None = None) -> Template:
-    """The parametric car template (about 3.6k triangles with the defaults)."""
-    p = p or CarParams()
-    points, faces, names, rig = car_geometry(p)
-    part_names = ["body", "window", "headlight_l", "headlight_r", "taillight_l", "taillight_r", *WHEEL_NAMES]
-    part_labels = ["body", "window", "headlight", "headlight", "taillight", "taillight"] + ["wheel"] * 4
-    face_part = np.array([part_names.index(n) for n in names], dtype=np.int32)
-    uv, uv_faces = _atlas(points, faces)
-    return Template(name="car", points=points.astype(np.float32), faces=faces.astype(np.int32), uv=uv,
-                    uv_faces=uv_faces, part_names=part_names, part_labels=part_labels, face_part=face_part,
-                    mirror=mirror_map(points), symmetric=True, wheels=rig, params=asdict(p))
 
 
 BODY_SHAPES: dict[str, dict[str, float]] = {
@@ -300,63 +290,6 @@ def _label_body(points: np.ndarray, faces: np.ndarray, names: np.ndarray, p: Car
         for s in ("l", "r"):
             names[mask & (side == s)] = f"{stem}_{s}"
     return names
-
-
-def _atlas(points: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Face-varying UV atlas from xatlas: (T, 2) float32 uv in [0, 1] and (F, 3) int32 uv indices."""
-    import xatlas
-
-    atlas = xatlas.Atlas()
-    atlas.add_mesh(points.astype(np.float32), faces.astype(np.uint32))
-    pack = xatlas.PackOptions()
-    pack.padding = 2
-    pack.resolution = 1024
-    atlas.generate(pack_options=pack)
-    _, indices, uvs = atlas[0]
-    return np.clip(uvs, 0.0, 1.0).astype(np.float32), indices.astype(np.int32)
-
-
-def icosphere(subdivisions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit icosphere: (V, 3) points on the unit sphere and (F, 3) outward-wound faces."""
-    g = (1.0 + 5.0 ** 0.5) / 2.0
-    verts = [(-1, g, 0), (1, g, 0), (-1, -g, 0), (1, -g, 0), (0, -1, g), (0, 1, g), (0, -1, -g), (0, 1, -g),
-             (g, 0, -1), (g, 0, 1), (-g, 0, -1), (-g, 0, 1)]
-    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
-             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5),
-             (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
-    pts = [np.asarray(v, dtype=np.float64) / np.linalg.norm(v) for v in verts]
-    for _ in range(subdivisions):
-        cache: dict[tuple[int, int], int] = {}
-
-        def mid(i: int, j: int) -> int:
-            key = (min(i, j), max(i, j))
-            if key not in cache:
-                m = pts[i] + pts[j]
-                pts.append(m / np.linalg.norm(m))
-                cache[key] = len(pts) - 1
-            return cache[key]
-
-        new = []
-        for a, b, c in faces:
-            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-            new += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-        faces = new
-    points = np.asarray(pts)
-    faces = np.asarray(faces, dtype=np.int64)
-    if _signed_volume(points, faces) < 0:
-        faces = faces[:, ::-1]
-    return points, faces
-
-
-def generic_template(subdivisions: int = 3, size: float = 1.0) -> Template:
-    """Genus-0 icosphere of diameter ``size`` metres resting on the ground, one part ``object``."""
-    unit, faces = icosphere(subdivisions)
-    points = unit * (0.5 * size) + np.array([0.0, 0.5 * size, 0.0])
-    uv, uv_faces = _atlas(points, faces)
-    return Template(name="generic", points=points.astype(np.float32), faces=faces.astype(np.int32), uv=uv,
-                    uv_faces=uv_faces, part_names=["object"], part_labels=["object"],
-                    face_part=np.zeros(len(faces), dtype=np.int32), mirror=mirror_map(points), symmetric=False,
-                    params={"subdivisions": subdivisions, "size": size})
 
 
 SHAPE_MODES: dict[str, float] = {
