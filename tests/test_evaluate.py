@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from lift3d.camera import Camera, orbit_camera
-from lift3d.metrics import rasterize, render_labels
+from lift3d_eval.metrics import rasterize, render_labels
 
 _SPEC = importlib.util.spec_from_file_location("evaluate", Path(__file__).resolve().parents[1] / "tools" / "evaluate.py")
 evaluate = importlib.util.module_from_spec(_SPEC)

@@ -14,7 +14,8 @@ from lift3d.camera import Camera, orbit_camera
 from lift3d.errors import InputError
 from lift3d.io import images as images_mod
 from lift3d.io.foreground import extract_foreground
-from lift3d.io.images import crop_to_object, load_image, load_mask, object_mask
+from lift3d.io.images import load_image, load_mask, object_mask
+from lift3d.pipeline.crops import crop_camera, crop_image, crop_mask, square_box
 
 RENDERS = Path(__file__).resolve().parents[1].parent / "shared" / "eval" / "renders"
 
@@ -222,7 +223,7 @@ def test_object_mask_precedence(tmp_path):
         object_mask(clear)
 
 
-def test_crop_to_object_camera_consistency():
+def test_object_crop_camera_consistency():
     cam = orbit_camera(0.4, 0.2, 6.0, 0.8, 200, 120)
     point = np.array([[0.3, 0.2, -0.1]])
     u, v = cam.project(point)[0][0]
@@ -230,21 +231,18 @@ def test_crop_to_object_camera_consistency():
     mask = np.zeros((120, 200), bool)
     mask[30:70, 40:140] = True
     rgb[mask] = 1.0
-    crop = crop_to_object(rgb, mask, cam, 64, margin=0.1)
-    x0, y0, side = crop.box
+    box = square_box(mask, margin=0.1)
+    x0, y0, side = box
     assert side == 120 and (x0, y0) == (30, -10)
-    assert crop.rgb.shape == (64, 64, 3) and crop.mask.shape == (64, 64)
+    crop_rgb, crop_cover = crop_image(rgb, box, 64), crop_mask(mask, box, 64)
+    assert crop_rgb.shape == (64, 64, 3) and crop_cover.shape == (64, 64)
     # The crop's camera sees the point where the original pixel lands after crop + resize.
-    uv2 = crop.camera.project(point)[0][0]
+    uv2 = crop_camera(cam, box, 64).project(point)[0][0]
     np.testing.assert_allclose(uv2, [(u - x0) * 64 / side, (v - y0) * 64 / side], atol=1e-9)
-    # Object centred, with the margin free on the long axis; outside-image rows are fill (0).
-    ys, xs = np.nonzero(crop.mask > 0.5)
+    # Object centred, with the margin free on the long axis; outside-image rows are black.
+    ys, xs = np.nonzero(crop_cover > 0.5)
     assert abs(xs.min() - (63 - xs.max())) <= 1 and xs.min() >= 4
-    assert crop.rgb[:3].max() == 0.0
-    no_cam = crop_to_object(rgb, mask, None, 32)
-    assert no_cam.camera is None and no_cam.box == crop.box
+    assert crop_rgb[:3].max() == 0.0
     guess = Camera.from_fov(0.9, 200, 120)
-    manual = guess.cropped(x0, y0, side, side).scaled(32, 32)
+    manual = crop_camera(guess, box, 32)
     assert manual.width == 32 and manual.cx == pytest.approx((100 - x0) * 32 / side)
-    with pytest.raises(InputError, match="empty"):
-        crop_to_object(rgb, np.zeros_like(mask), None, 32)

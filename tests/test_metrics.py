@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lift3d.camera import Camera, look_at, orbit_camera
-from lift3d.metrics import (bbox_diagonal, chamfer_l1, fscore, inside_mesh, mask_iou, masked_psnr, part_iou,
+from lift3d_eval.metrics import (bbox_diagonal, chamfer_l1, fscore, inside_mesh, mask_iou, masked_psnr, part_iou,
                             rasterize, render_labels, render_texture, sample_surface, surface_metrics,
                             triangle_areas, volume_iou)
 

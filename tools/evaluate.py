@@ -186,7 +186,7 @@ class GroundTruth:
 
     def labels(self, frame: str) -> np.ndarray:
         """(H, W) part-class image of the GT mesh at a frame (-1 background or unscored)."""
-        from lift3d.metrics import render_labels
+        from lift3d_eval.metrics import render_labels
 
         if frame not in self._labels:
             self._labels[frame] = render_labels(self.points, self.faces, self.face_class, self.cameras[frame])
@@ -247,7 +247,7 @@ def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndar
     GT-to-asset map, see :func:`canonical_alignment`) the 3D metrics are computed
     a second time under that alignment, with the suffix ``_canonical``.
     """
-    from lift3d.metrics import bbox_diagonal, mask_iou, masked_psnr, part_iou, rasterize, render_labels, render_texture
+    from lift3d_eval.metrics import bbox_diagonal, mask_iou, masked_psnr, part_iou, rasterize, render_labels, render_texture
 
     out: dict[str, float] = {}
     input_ious, in_pred, in_gt = [], [], []
@@ -299,7 +299,7 @@ def score(mesh: EvalMesh, gt: GroundTruth, inputs: list[str], transform: np.ndar
 
 def shape_metrics(mesh: EvalMesh, gt_points: np.ndarray, gt_faces: np.ndarray) -> dict[str, float]:
     """3D IoU (64^3), Chamfer-L1 and F-scores of ``mesh`` against a GT mesh already in asset coordinates."""
-    from lift3d.metrics import surface_metrics, volume_iou
+    from lift3d_eval.metrics import surface_metrics, volume_iou
 
     out = {"volume_iou": volume_iou((mesh.points, mesh.faces), (gt_points, gt_faces), 64)}
     out.update(surface_metrics((mesh.points, mesh.faces), (gt_points, gt_faces), count=20000))
@@ -478,7 +478,7 @@ def foreground_scores(data: Path, assets: list[str]) -> list[dict[str, Any]]:
     photo: ``asset``, ``frame``, ``iou`` (or ``error``) and ``seconds``.
     """
     from lift3d.io.foreground import extract_foreground
-    from lift3d.metrics import mask_iou
+    from lift3d_eval.metrics import mask_iou
 
     out: list[dict[str, Any]] = []
     for asset in assets:
@@ -501,7 +501,7 @@ def photo_foreground_scores(data: Path) -> list[dict[str, Any]]:
     """Automatic foreground extraction on the real photos in ``photos/``, scored against their (approximate) masks."""
     from lift3d.io.foreground import extract_foreground
     from lift3d.io.images import load_image, load_mask
-    from lift3d.metrics import mask_iou
+    from lift3d_eval.metrics import mask_iou
 
     out: list[dict[str, Any]] = []
     for mask_path in sorted((data / "photos").glob("*_mask.png")):

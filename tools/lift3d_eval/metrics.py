@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .camera import Camera
+from lift3d.camera import Camera
 
 NEAR = 1.0e-4
 """Geometry closer than this (metres) to the camera plane is not drawn."""

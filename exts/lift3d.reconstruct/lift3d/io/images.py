@@ -1,4 +1,6 @@
-"""Loading input photos and masks, choosing the object mask, cropping to the object.
+"""Loading input photos and masks, and choosing the object mask.
+
+Object crops at the working resolution are :mod:`lift3d.pipeline.crops`.
 
 Pixel conventions follow :mod:`lift3d.camera`: arrays are indexed ``[v, u]``
 (row, column), row 0 at the top, pixel centres at half-integers.
@@ -6,7 +8,7 @@ Pixel conventions follow :mod:`lift3d.camera`: arrays are indexed ``[v, u]``
 Colour: :func:`load_image` returns **sRGB-encoded** values scaled to [0, 1]
 (the file's values divided by their maximum, not linearised). The reconstructor
 bakes these values straight into the albedo texture, which the asset stores as
-sRGB (DESIGN.md section 4), so keeping them encoded avoids a lossy round trip;
+sRGB (see the asset layout in ``docs/DESIGN.md``), so keeping them encoded avoids a lossy round trip;
 a stage that needs linear light must convert explicitly.
 
 Alpha, when the file has it, is straight (not premultiplied) coverage in [0, 1].
@@ -29,7 +31,6 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..camera import Camera
 from ..errors import InputError
 
 MAX_PIXELS = 64_000_000
@@ -217,79 +218,3 @@ def object_mask(image: LoadedImage, mask_path: Path | str | None = None) -> np.n
     from .foreground import extract_foreground
 
     return extract_foreground(image.rgb, name=str(image.path))
-
-
-@dataclass
-class Crop:
-    """A square, object-centred crop resampled to the working resolution.
-
-    Attributes:
-        rgb: (S, S, 3) float32 colour in [0, 1] (same encoding as the input); pixels
-            outside the original image are filled with ``fill``.
-        mask: (S, S) float32 object coverage in [0, 1] (area-resampled binary mask;
-            threshold at 0.5 for a binary mask).
-        camera: the input camera adjusted to the crop (``Camera.cropped`` then
-            ``Camera.scaled``), or ``None`` when no camera was given.
-        box: ``(x0, y0, side)``: the crop's top-left corner and edge in pixels of
-            the original image (integers; may extend past the image borders).
-            With no camera, a camera guessed for the original image maps to the
-            crop by ``guess.cropped(x0, y0, side, side).scaled(S, S)``.
-    """
-
-    rgb: np.ndarray
-    mask: np.ndarray
-    camera: Camera | None
-    box: tuple[int, int, int]
-
-
-def crop_to_object(rgb: np.ndarray, mask: np.ndarray, camera: Camera | None, size: int,
-                   margin: float = 0.1, fill: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Crop:
-    """Crop a square around ``mask``'s bounding box and resample it to ``size`` x ``size``.
-
-    The square is centred on the bounding box; its edge is the box's longer
-    side plus ``margin`` times that side on each side (so ``margin=0.1`` leaves
-    10 % free space around the object). Parts of the square outside the image
-    get colour ``fill`` and mask 0.
-
-    Args:
-        rgb: (H, W, 3) float32 image in [0, 1].
-        mask: (H, W) bool or float object mask (> 0.5 = object).
-        camera: the image's camera (its width/height must equal W/H), or ``None``.
-        size: output edge in pixels (the working resolution).
-        margin: free space around the object, as a fraction of its longer side.
-        fill: colour of pixels outside the image, in [0, 1].
-    """
-    rgb = np.asarray(rgb, dtype=np.float32)
-    binary = np.asarray(mask) > 0.5
-    h, w = binary.shape
-    if rgb.shape[:2] != (h, w):
-        raise ValueError(f"image {rgb.shape[:2]} and mask {binary.shape} differ in size")
-    if size < 1 or margin < 0:
-        raise ValueError("size must be positive and margin non-negative")
-    if not binary.any():
-        raise InputError("the object mask is empty, so there is nothing to crop")
-    if camera is not None and (camera.width, camera.height) != (w, h):
-        raise ValueError(f"camera is {camera.width}x{camera.height} but the image is {w}x{h}")
-    rows = np.flatnonzero(binary.any(axis=1))
-    cols = np.flatnonzero(binary.any(axis=0))
-    y_lo, y_hi = rows[0], rows[-1] + 1  # pixel edges
-    x_lo, x_hi = cols[0], cols[-1] + 1
-    long_side = max(x_hi - x_lo, y_hi - y_lo)
-    side = int(np.ceil(long_side * (1.0 + 2.0 * margin)))
-    x0 = int(np.floor(0.5 * (x_lo + x_hi) - 0.5 * side))
-    y0 = int(np.floor(0.5 * (y_lo + y_hi) - 0.5 * side))
-
-    canvas = np.empty((side, side, 3), dtype=np.float32)
-    canvas[:] = np.asarray(fill, dtype=np.float32)
-    cover = np.zeros((side, side), dtype=np.float32)
-    sx0, sy0 = max(x0, 0), max(y0, 0)
-    sx1, sy1 = min(x0 + side, w), min(y0 + side, h)
-    canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
-    cover[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = binary[sy0:sy1, sx0:sx1]
-
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    out_rgb = cv2.resize(canvas, (size, size), interpolation=interp)
-    out_mask = cv2.resize(cover, (size, size), interpolation=interp)
-    out_cam = camera.cropped(x0, y0, side, side).scaled(size, size) if camera is not None else None
-    return Crop(rgb=np.clip(out_rgb, 0.0, 1.0), mask=np.clip(out_mask, 0.0, 1.0), camera=out_cam,
-                box=(x0, y0, side))

@@ -84,12 +84,6 @@ def identity_camera(camera: Camera) -> Camera:
     return Camera(camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height, np.eye(4), camera.name)
 
 
-def to_camera_frame(points: torch.Tensor, camera: Camera) -> torch.Tensor:
-    """(V, 3) world points -> camera coordinates of ``camera`` (OpenGL axes), differentiably."""
-    w2c = torch.as_tensor(camera.world_to_cam, dtype=points.dtype)
-    return points @ w2c[:3, :3].T + w2c[:3, 3]
-
-
 def mirrored_camera(camera: Camera) -> Camera:
     """The camera reflected across the ``X = 0`` symmetry plane, seeing the horizontally flipped image.
 
