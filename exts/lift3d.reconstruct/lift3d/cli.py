@@ -15,16 +15,17 @@ from typing import Annotated, Optional
 
 import typer
 
+from .cli_help import ReadableTyper
 from .errors import InputError
 
-app = typer.Typer(
+app = ReadableTyper(
     name="lift3d",
     help="Photographs to textured, part-segmented 3D assets in OpenUSD.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-stage_app = typer.Typer(help="Shared USD stage: one layer per writer, reconstructions under /World/Reconstructions.",
+stage_app = ReadableTyper(help="Shared USD stage: one layer per writer, reconstructions under /World/Reconstructions.",
                         no_args_is_help=True)
 app.add_typer(stage_app, name="stage")
 
@@ -40,6 +41,31 @@ def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
 
 def _echo_json(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=None, default=str))
+
+
+def _note_sanitised(name: str | None, what: str = "name") -> None:
+    """One stderr line when ``--name`` is changed to a safe USD name (nothing when it is used as given)."""
+    from .naming import sanitize_name
+
+    if name is not None and sanitize_name(name) != name:
+        typer.echo(f"lift3d: note: {what} {name[:80]!r}{'...' if len(name) > 80 else ''} is used as "
+                   f"{sanitize_name(name)!r} (names keep to letters, digits and _, at most 64 characters)", err=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"lift3d {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Photographs to textured, part-segmented 3D assets in OpenUSD."""
 
 
 @app.command()
@@ -59,6 +85,7 @@ def reconstruct(
     from .api import ReconstructRequest
     from .progress import run_with_progress
 
+    _note_sanitised(name)
     request = ReconstructRequest(images=images, views=views, mask=mask,
                                  category=_choice(category, CATEGORIES, "category"),
                                  preset=_choice(preset, PRESETS, "preset"),
@@ -102,11 +129,23 @@ def batch(
 @stage_app.command("init")
 def stage_init(
     stage: Annotated[Path, typer.Argument(help="Root layer to create (.usda).", show_default=False)],
+    from_stage: Annotated[Optional[Path], typer.Option(
+        "--from", help="Plain stage whose reconstructions the new shared stage takes over (the file is left as it is).")] = None,
+    writer: Annotated[Optional[str], typer.Option(help="Writer layer for --from (default: user@host).")] = None,
 ) -> None:
-    """Create a shared stage root layer (Y up, metres, /World)."""
-    from .usd.shared_stage import init_shared_stage
+    """Create a shared stage root layer (Y up, metres, /World), optionally from a plain stage's reconstructions."""
+    from .usd.shared_stage import AddItem, SharedStage, init_shared_stage, list_plain_stage
 
-    typer.echo(init_shared_stage(stage))
+    if from_stage is None:
+        typer.echo(init_shared_stage(stage))
+        return
+    entries = list_plain_stage(from_stage)
+    missing = [e.prim_path for e in entries if not e.asset or not Path(e.asset).is_file()]
+    if missing:
+        raise InputError(f"{from_stage}: the asset of {missing[0]} cannot be found; nothing was converted")
+    shared = SharedStage(stage, writer=writer)
+    shared.add_many([AddItem(e.asset, name=e.prim_path.rsplit("/", 1)[-1], source=e.source) for e in entries])
+    typer.echo(f"{shared.root}  ({len(entries)} reconstructions from {from_stage}, writer {shared.writer})")
 
 
 @stage_app.command("add")
@@ -127,10 +166,18 @@ def stage_list(
     stage: Annotated[Path, typer.Argument(help="Shared stage root layer.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
-    """List every reconstruction with its writer, source image and time."""
-    from .usd.shared_stage import SharedStage
+    """List every reconstruction with its writer, source image and time (a plain stage's too)."""
+    from .usd.shared_stage import SharedStage, is_shared_stage, list_plain_stage
 
-    for entry in SharedStage(stage, create=False).list():
+    if stage.is_file() and not is_shared_stage(stage):
+        entries = list_plain_stage(stage)
+        typer.echo(f"lift3d: note: {stage} is a plain stage: its reconstructions are references in its one layer "
+                   "(as `reconstruct --stage` writes it), with no writer or time; a shared stage keeps one sublayer "
+                   f"per writer so several can add at once. Convert it with `lift3d stage init NEW.usda --from {stage}`",
+                   err=True)
+    else:
+        entries = SharedStage(stage, create=False).list()
+    for entry in entries:
         if as_json:
             _echo_json(entry.to_json())
         else:

@@ -434,6 +434,25 @@ def _entries(stage: Usd.Stage) -> dict[str, StageEntry]:
     return out
 
 
+def list_plain_stage(path: Path | str) -> list[StageEntry]:
+    """Every reconstruction under /World/Reconstructions of a stage that is not a shared one (read only).
+
+    Such a stage (what ``reconstruct --stage`` and the demo write) holds its
+    references in its one layer; ``writer`` and ``time`` are empty and
+    ``source`` is what the asset records.
+    """
+    path = Path(path).absolute()
+    _read_layer(path, "stage")
+    stage = Usd.Stage.Open(str(path))
+    if stage is None:
+        raise InputError(f"stage {path} cannot be opened")
+    entries = sorted(_entries(stage).values(), key=lambda e: e.prim_path)
+    for entry in entries:
+        if not entry.source and entry.asset and Path(entry.asset).is_file():
+            entry.source = _recorded_source(Path(entry.asset))
+    return entries
+
+
 def _recorded_source(asset: Path) -> str:
     """The source image the asset layer records in its default prim's customData, else ``""``."""
     layer = Sdf.Layer.OpenAsAnonymous(str(asset))
