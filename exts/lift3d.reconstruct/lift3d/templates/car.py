@@ -29,7 +29,14 @@ class CarParams:
     """Car template parameters (metres unless noted; fractions are of ``height``).
 
     ``wheel_outset`` is how far the tyres' outer faces stand out of the body's sides
-    (negative: tucked inside), which sets the track from the width.
+    (negative: tucked inside), which sets the track from the width. ``belt``, ``hood``,
+    ``trunk``, ``nose`` (front face top) and ``tail`` (rear face top) are heights as
+    fractions of ``height``; ``rear_window_base``, ``roof_start``, ``roof_end`` and
+    ``windscreen_base`` are stations as fractions of the length from the rear
+    (increasing, inside (0.03, 0.96)). ``boxiness`` is the cross-sections'
+    superellipse exponent (2: oval, 5: a car, 10: a bus), ``taper`` how much the plan
+    narrows at both ends (fraction of the width) and ``rear_wheel_scale`` the rear
+    tyres' radius over the front ones' (tractors).
     """
 
     length: float = 4.5
@@ -49,6 +56,11 @@ class CarParams:
     wheel_radius: float = 0.33
     wheel_width: float = 0.22
     wheel_outset: float = 0.02
+    nose: float = 0.50
+    tail: float = 0.58
+    boxiness: float = 5.0
+    taper: float = 0.14
+    rear_wheel_scale: float = 1.0
     stations: int = 44
     ring: int = 32
     wheel_segments: int = 16
@@ -66,9 +78,10 @@ def _side_profile(u: np.ndarray, p: CarParams) -> tuple[np.ndarray, np.ndarray]:
     """Top and bottom heights (metres) at normalised stations ``u`` in [0, 1] (rear to front)."""
     H = p.height
     top_u = [0.0, 0.03, p.rear_window_base, p.roof_start, p.roof_end, p.windscreen_base, 0.96, 1.0]
-    top_y = [0.58, p.trunk, p.trunk + 0.03, 1.0, 1.0, p.hood + 0.04, p.hood, 0.50]
+    top_y = [p.tail, p.trunk, p.trunk + 0.03, 1.0, 1.0, p.hood + 0.04, p.hood, p.nose]
     bot_u = [0.0, 0.05, 0.12, 0.88, 0.95, 1.0]
-    bot_y = [0.30, 0.20, p.clearance, p.clearance, 0.20, 0.30]
+    end, sill = max(0.30, p.clearance + 0.13), max(0.20, p.clearance + 0.03)
+    bot_y = [end, sill, p.clearance, p.clearance, sill, end]
     top = _smooth(np.interp(u, top_u, np.asarray(top_y) * H))
     bottom = _smooth(np.interp(u, bot_u, bot_y))
     return top, bottom
@@ -77,7 +90,7 @@ def _side_profile(u: np.ndarray, p: CarParams) -> tuple[np.ndarray, np.ndarray]:
 def _plan_halfwidth(u: np.ndarray, p: CarParams) -> np.ndarray:
     """Half-width (metres) at the belt line along the car: rounded towards both ends."""
     e = np.clip((np.abs(2.0 * u - 1.0) - 0.84) / 0.16, 0.0, 1.0)
-    return 0.5 * p.width * (0.86 + 0.14 * np.sqrt(1.0 - e * e))
+    return 0.5 * p.width * (1.0 - p.taper + p.taper * np.sqrt(1.0 - e * e))
 
 
 def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,7 +108,7 @@ def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # so the ring vertices are evenly spread; the -X half is its mirror image.
     phi = np.linspace(0.0, np.pi, 721)
     s, t = np.sin(phi), np.cos(phi)
-    expo = 2.0 / 5.0  # superellipse exponent 5: boxy with rounded corners
+    expo = 2.0 / p.boxiness  # superellipse exponent 5: boxy with rounded corners
     sx = np.abs(s) ** expo
     ty = np.sign(t) * np.abs(t) ** expo
     pts = np.zeros((n, m, 3))
@@ -181,6 +194,11 @@ def car_geometry(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, Whee
     axle_z = np.array([0.5 * p.wheelbase + p.front_axle_offset, -0.5 * p.wheelbase + p.front_axle_offset])
     rig_pts = WheelRig(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64), local, axle_z,
                        p.wheel_radius, track, p.wheel_width).points(axle_z, p.wheel_radius, track, p.wheel_width)
+    if p.rear_wheel_scale != 1.0:  # larger rear tyres (tractors), still round and on the ground
+        rear = WheelRig(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64), local, axle_z,
+                        p.wheel_radius, track, p.wheel_width).points(
+            axle_z, p.wheel_radius * p.rear_wheel_scale, track, p.wheel_width)
+        rig_pts[[1, 3]] = rear[[1, 3]]
     points = [body_pts]
     faces = [body_faces]
     face_names = [np.full(len(body_faces), "body", dtype=object)]
