@@ -343,7 +343,7 @@ def bake_texture(points, faces, uv, uv_faces, views, size: int, symmetry_plane=N
         edge_width: mask-edge ramp width in pixels (0 disables the ramp).
         depth_tolerance: relative depth slack of the visibility test.
         dilate: texels of dilation around known texels before push-pull.
-        device, threads: Warp device and CPU threads (defaults: lift3d settings).
+        device, threads: Warp device and CPU threads (defaults: those set by launch.configure).
     """
     if int(size) < 1:
         raise InputError(f"the texture size must be at least 1 texel, got {size}.")

@@ -178,7 +178,7 @@ def interpolate(attr, raster: RasterResult, attr_faces=None, out: wp.array | Non
         raster: a :class:`RasterResult`.
         attr_faces: (F, 3) indices into ``attr`` per triangle corner (default: the mesh faces).
         out: optional (H, W, C) float32 Warp array to write into.
-        threads: CPU threads (default: lift3d settings).
+        threads: CPU threads (default: launch.configure).
 
     Returns:
         (H, W, C) float32 Warp array; zeros on background pixels.

@@ -367,10 +367,10 @@ def rasterize(points, faces, camera, width: int, height: int, cull_backfaces: bo
         width, height: image size in pixels (0 gives empty arrays).
         cull_backfaces: drop triangles that appear clockwise on screen (back faces
             of counter-clockwise, right-handed meshes).
-        device: Warp device or name (default: lift3d settings).
+        device: Warp device or name (default: launch.configure).
         out: a previous result of the same image size, mesh size and device whose
             buffers are reused (the hot loop of a camera search).
-        threads: CPU threads (default: lift3d settings).
+        threads: CPU threads (default: launch.configure).
 
     Returns:
         :class:`RasterResult` with Warp arrays.

@@ -513,7 +513,7 @@ def soft_silhouette(points, faces, camera, width: int, height: int, sigma: float
         context: filled with the forward's intermediates for :func:`soft_silhouette_backward`.
         device: Warp device (default: the device of ``points`` if it is a Warp array,
             else lift3d's runtime device).
-        threads: CPU threads (default: lift3d's runtime setting).
+        threads: CPU threads (default: launch.configure).
     """
     _check_image(width, height, sigma)
     width, height = int(width), int(height)

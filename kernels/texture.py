@@ -197,7 +197,8 @@ def sample_grad(texture, st, grad_out, mode: str = "wrap", device=None, grad_tex
         grad_texture = wp.zeros(tex.shape, dtype=wp.float32, device=device)
     if grad_st is None:
         grad_st = wp.empty(count, dtype=wp.vec2, device=device)
-    # Each extra CPU chunk needs a private copy of the texture gradient: use a few threads at most.
+    # Each CPU chunk after the first needs a private copy of the texture gradient (added in by a
+    # reduction kernel): use a few threads at most.
     threads = min(thread_count() if threads is None else threads, 4)
     parallel_launch(sample_backward, count, [tex, coords, _mode(mode), g, grad_texture, grad_st], device, threads,
                     private=(4,), min_chunk=65536)
