@@ -135,7 +135,7 @@ def test_unwritable_stage_folder_is_input_error(tmp_path, asset_layer):
 def test_bad_asset_or_stage_name_is_input_error(tmp_path, asset_layer):
     not_usd = tmp_path / "photo.usda"
     not_usd.write_bytes(b"\xff\xd8\xff\xe0 jpeg bytes")
-    with pytest.raises(InputError, match="not a readable USD layer"):
+    with pytest.raises(InputError, match="not a valid USD layer"):
         add_reference(tmp_path / "scene.usda", not_usd)
     with pytest.raises(InputError, match="must end in"):
         add_reference(tmp_path / "scene.txt", asset_layer)

@@ -20,11 +20,13 @@ Rules that make concurrent use safe without a server:
   leaves the previous complete layer in place.
 * Each reconstruction is a ``def Xform`` at
   ``/World/Reconstructions/<writer>__<asset>_<digest>`` that references the
-  asset layer (path relative to the writer layer). The writer name is part of
-  the prim name and cannot contain ``__``, so two writers never author the
-  same prim; the digest (of the asset layer's bytes) keeps re-reconstructions
-  of the same photo apart. ``customData`` records ``lift3d:writer``,
-  ``lift3d:source`` (the photo) and ``lift3d:time`` (UTC, ISO 8601).
+  asset layer (path relative to the writer layer), made by
+  :func:`lift3d.usd.stage_refs.add_reference` exactly as the Kit command makes
+  it. The writer name is part of the prim name and cannot contain ``__``, so
+  two writers never author the same prim; the digest (of the asset layer's
+  bytes) keeps re-reconstructions of the same photo apart. ``customData``
+  records ``lift3d:writer``, ``lift3d:source`` (the photo) and ``lift3d:time``
+  (UTC, ISO 8601).
 * A writer's layer is on disk before its entry appears in the root, so a
   reader never meets a sublayer that does not exist.
 
@@ -37,7 +39,6 @@ because a plain reload trusts modification times).
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import hashlib
 import os
@@ -46,29 +47,22 @@ import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
 from pxr import Sdf, Tf, Usd
 
 from .. import __version__
 from ..atomic import write_text_atomic
 from ..errors import InputError
 from ..naming import sanitize_name
-from .compose import open_layer
+from . import stage_refs
+from .stage_refs import LOCK_TIMEOUT_S, RECONSTRUCTIONS, WORLD, open_layer, utc_now
 
-WORLD = Sdf.Path("/World")
-RECONSTRUCTIONS = Sdf.Path("/World/Reconstructions")
+__all__ = ["LOCK_TIMEOUT_S", "RECONSTRUCTIONS", "WORLD", "WRITERS_FOLDER", "AddItem", "SharedStage", "StageEntry",
+           "init_shared_stage", "is_shared_stage", "utc_now", "writer_name"]
+
 WRITERS_FOLDER = "writers"
-LOCK_TIMEOUT_S = 120.0
-_DIGEST_LEN = 8
-
-
-def utc_now() -> str:
-    """The current time as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def writer_name(writer: str | None = None) -> str:
@@ -109,36 +103,10 @@ def _read_layer(path: Path, what: str) -> Sdf.Layer:
     return open_layer(path, f"{what} {path} is not a valid USD layer", anonymous=True)
 
 
-def _remove_orphan_temps(target: Path) -> None:
-    """Delete temporary files left beside ``target`` by a killed save (call with ``target``'s lock held)."""
-    for tmp in target.parent.glob(f".{target.name}.*.tmp{target.suffix}"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-@contextlib.contextmanager
-def _locked(target: Path) -> Iterator[None]:
-    lock = FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT_S)
-    try:
-        with lock:
-            _remove_orphan_temps(target)
-            yield
-    except Timeout:
-        raise InputError(f"could not lock {target} within {LOCK_TIMEOUT_S:.0f} s; another writer holds it") from None
-
-
 def _set_stage_metadata(layer: Sdf.Layer) -> None:
     layer.pseudoRoot.SetInfo("upAxis", "Y")
     layer.pseudoRoot.SetInfo("metersPerUnit", 1.0)
     layer.defaultPrim = WORLD.name
-
-
-def _ensure_scaffold(layer: Sdf.Layer) -> Sdf.PrimSpec:
-    """Define /World (Xform) and /World/Reconstructions (Scope) in ``layer``; return the latter."""
-    world = layer.GetPrimAtPath(WORLD) or Sdf.PrimSpec(layer.pseudoRoot, WORLD.name, Sdf.SpecifierDef, "Xform")
-    recon = layer.GetPrimAtPath(RECONSTRUCTIONS) or Sdf.PrimSpec(world, RECONSTRUCTIONS.name, Sdf.SpecifierDef,
-                                                                   "Scope")
-    return recon
 
 
 def _is_shared_root(layer: Sdf.Layer) -> bool:
@@ -159,7 +127,7 @@ def _root_text() -> str:
                                         "writersFolder": WRITERS_FOLDER}}
     layer.documentation = ("lift3d shared stage: one sublayer per writer; reconstructions live under "
                            "/World/Reconstructions")
-    _ensure_scaffold(layer)
+    stage_refs.ensure_scaffold(layer)
     return layer.ExportToString()
 
 
@@ -178,7 +146,7 @@ def init_shared_stage(path: Path | str) -> str:
     _check_root_suffix(root)
     if root.exists() and not _is_shared_root(_read_layer(root, "stage")):  # refuse before taking (creating) the lock
         raise InputError(f"{root} exists and is not a lift3d shared stage; choose a new file")
-    with _locked(root):
+    with stage_refs.locked(root):
         if root.exists():
             if not _is_shared_root(_read_layer(root, "stage")):
                 raise InputError(f"{root} exists and is not a lift3d shared stage; choose a new file")
@@ -250,7 +218,7 @@ class SharedStage:
     def _join(self) -> None:
         """Append this writer's sublayer to the root, once (root lock, re-read, atomic save)."""
         entry = self._sublayer_entry()
-        with _locked(self.root):
+        with stage_refs.locked(self.root):
             layer = _read_layer(self.root, "stage")
             if not _is_shared_root(layer):
                 raise InputError(f"{self.root} is not a lift3d shared stage")
@@ -258,28 +226,6 @@ class SharedStage:
             if os.path.normpath(entry) not in listed:
                 layer.subLayerPaths.append(entry)
                 write_text_atomic(self.root, layer.ExportToString())
-
-    def _asset_reference(self, asset: Path) -> tuple[Sdf.Reference, str]:
-        """Check ``asset`` is a USD layer with a root prim; return a reference to it and its digest."""
-        if not asset.is_file():
-            raise InputError(f"asset {asset} does not exist")
-        layer = open_layer(asset, f"asset {asset} is not a valid USD layer", anonymous=True)
-        prim_path = Sdf.Path.emptyPath
-        if not layer.defaultPrim:
-            roots = [p for p in layer.rootPrims if p.specifier == Sdf.SpecifierDef]
-            if not roots:
-                raise InputError(f"asset {asset} has no root prim to reference")
-            prim_path = roots[0].path
-        elif not layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)):
-            raise InputError(f"asset {asset} names a defaultPrim that it does not define")
-        rel = os.path.relpath(asset, self.writer_layer.parent).replace(os.sep, "/")
-        if not rel.startswith("."):
-            rel = "./" + rel
-        return Sdf.Reference(rel, prim_path), _digest_file(asset)[:_DIGEST_LEN]
-
-    def _prim_name(self, asset: Path, name: str | None, digest: str) -> str:
-        base = sanitize_name(name or asset.stem, fallback="asset")
-        return f"{self.writer}__{base.lstrip('_')}_{digest}"
 
     def add(self, asset_path: Path | str, name: str | None = None, source: str | None = None) -> str:
         """Reference ``asset_path`` under /World/Reconstructions in this writer's layer; return the prim path.
@@ -293,36 +239,29 @@ class SharedStage:
     def add_many(self, items: Iterable[AddItem]) -> list[str]:
         """Add several assets with one save of this writer's layer; return their prim paths in order."""
         prepared = []
-        checked: dict[Path, tuple[Sdf.Reference, str]] = {}
+        checked: dict[Path, stage_refs.AssetRef] = {}
         for item in items:
-            asset = Path(item.asset).absolute()
-            if asset not in checked:
-                checked[asset] = self._asset_reference(asset)
-            ref, digest = checked[asset]
-            source = item.source if item.source is not None else _recorded_source(asset)
-            prepared.append((self._prim_name(asset, item.name, digest), ref, source))
+            path = Path(item.asset).absolute()
+            if path not in checked:
+                checked[path] = stage_refs.inspect_asset(path)
+            prepared.append((checked[path], item))
         if not prepared:
             return []
         now = utc_now()
-        with _locked(self.writer_layer):
+        with stage_refs.locked(self.writer_layer):
             if self.writer_layer.exists():
                 layer = _read_layer(self.writer_layer, "writer layer")
             else:
                 layer = Sdf.Layer.CreateAnonymous(".usda")
                 _set_stage_metadata(layer)
                 layer.customLayerData = {"lift3d": {"writer": self.writer, "version": __version__}}
-            recon = _ensure_scaffold(layer)
             paths = []
             changed = False
-            for prim_name, ref, source in prepared:
-                path = RECONSTRUCTIONS.AppendChild(prim_name)
-                paths.append(str(path))
-                if layer.GetPrimAtPath(path):
-                    continue
-                spec = Sdf.PrimSpec(recon, prim_name, Sdf.SpecifierDef, "Xform")
-                spec.referenceList.Prepend(ref)
-                spec.customData = {"lift3d": {"writer": self.writer, "source": source, "time": now}}
-                changed = True
+            for asset, item in prepared:
+                added = stage_refs.add_reference(layer, asset, self.writer_layer.parent, name=item.name,
+                                                 writer=self.writer, source=item.source, time=now)
+                paths.append(str(added.prim_path))
+                changed = changed or not added.existed
             if changed:
                 write_text_atomic(self.writer_layer, layer.ExportToString())
         self._join()
@@ -438,8 +377,8 @@ def list_plain_stage(path: Path | str) -> list[StageEntry]:
     """Every reconstruction under /World/Reconstructions of a stage that is not a shared one (read only).
 
     Such a stage (what ``reconstruct --stage`` and the demo write) holds its
-    references in its one layer; ``writer`` and ``time`` are empty and
-    ``source`` is what the asset records.
+    references in its one layer; ``writer`` is empty, and ``source`` is what the
+    asset records when the prim records none.
     """
     path = Path(path).absolute()
     _read_layer(path, "stage")
@@ -449,26 +388,5 @@ def list_plain_stage(path: Path | str) -> list[StageEntry]:
     entries = sorted(_entries(stage).values(), key=lambda e: e.prim_path)
     for entry in entries:
         if not entry.source and entry.asset and Path(entry.asset).is_file():
-            entry.source = _recorded_source(Path(entry.asset))
+            entry.source = stage_refs.recorded_source(Sdf.Layer.OpenAsAnonymous(entry.asset))
     return entries
-
-
-def _recorded_source(asset: Path) -> str:
-    """The source image the asset layer records in its default prim's customData, else ``""``."""
-    layer = Sdf.Layer.OpenAsAnonymous(str(asset))
-    prim = layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)) if layer.defaultPrim else None
-    data = dict(prim.customData) if prim else {}
-    lift3d = data.get("lift3d", {})
-    for holder in (lift3d, lift3d.get("provenance", {}) if isinstance(lift3d, dict) else {}):
-        if not isinstance(holder, dict):
-            continue
-        for key in ("source", "images", "sources"):
-            value = holder.get(key)
-            if isinstance(value, str) and value:
-                return value
-            if isinstance(value, (list, tuple)) and value:
-                first = value[0]
-                if isinstance(first, dict):
-                    return str(first.get("image") or first.get("path") or first.get("file") or "")
-                return str(first)
-    return ""
