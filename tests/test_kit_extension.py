@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +91,8 @@ def fake(monkeypatch):
 
 
 def _finished(ext) -> bool:
-    return bool(ext.jobs.jobs) and not ext.jobs.active()
+    """Jobs were queued and all of them ended, and no viewport drop waits for the next update."""
+    return bool(ext.jobs.jobs) and not ext.jobs.active() and not ext._pending_drops
 
 
 # -- lifecycle ------------------------------------------------------------------------------------
@@ -107,6 +111,9 @@ def test_startup_then_shutdown_leaves_nothing_registered(kit, tmp_path):
     assert len(kit.ui.windows) == 1 and len(kit.os_drop.instances) == 1
 
     kit.stop()
+    assert vars(ext) and all(value is None for value in vars(ext).values()), \
+        f"attributes still holding objects after shutdown: {[k for k, v in vars(ext).items() if v is not None]}"
+    assert kit.module("lift3d.kit.extension").get_instance() is None
     assert registry.get_all_actions() == []
     assert kit.menu.menus == {}
     assert kit.commands.get_commands() == {}
@@ -189,7 +196,7 @@ def test_drop_of_a_text_file_is_refused(kit, fake, tmp_path):
     ext = kit.start()
     ext.show_window()
     assert not kit.ui.windows[0].frame.accept_drop_fn(str(notes))
-    assert kit.viewport_drop.simulate_drop([str(notes)]) is None, "the viewport delegate took a .txt"
+    assert kit.viewport_drop.simulate_drop([str(notes)]) == [], "the viewport delegate took a .txt"
     kit.os_drop.simulate_drop(WINDOW, [str(notes)])
     assert ext.jobs.jobs == []
     assert kit.notes() == ["lift3d: error: notes.txt is not a PNG, JPEG or WebP image or a transforms.json"]
@@ -206,7 +213,9 @@ def test_images_with_transforms_json_make_one_multiview_job(kit, fake, tmp_path)
     kit.ui.find("lift3d.add_images").call_clicked_fn()
     importer = kit.file_importer.get_file_importer()
     assert importer.shown is not None and importer.shown["file_extension_types"]
-    importer.click_apply("", str(tmp_path), selections=[str(p) for p in images] + [str(views)])
+    assert importer.shown["allow_multi_files_selection"], "the picker must allow several photos"
+    asyncio.run(importer.select_items_async(tmp_path.as_posix(), [p.name for p in images] + [views.name]))
+    importer.click_apply()
     assert ext.window.images == images and ext.window.views == views
     assert ext.jobs.jobs == [], "picking files must not start a reconstruction"
     kit.ui.find("lift3d.reconstruct").call_clicked_fn()
@@ -220,7 +229,7 @@ def test_viewport_drop_adds_one_undoable_reference_with_its_camera(kit, fake, tm
     kit.usd.get_context().open_stage(str(stage_path))
     photo = disc_png(tmp_path / "photo.png")
     ext = kit.start()
-    assert kit.viewport_drop.simulate_drop([str(photo)]) is not None
+    assert kit.viewport_drop.simulate_drop([str(photo)])
     kit.pump_until(lambda: _finished(ext))
     assert [name for name, _ in kit.commands.executed] == ["Lift3dAddReconstruction"]
     stage = kit.usd.get_context().get_stage()
@@ -352,6 +361,7 @@ def test_bad_setting_is_reported_and_queues_nothing(kit, fake, tmp_path):
     photo = disc_png(tmp_path / "photo.png")
     ext = kit.start()
     kit.viewport_drop.simulate_drop([str(photo)])
+    kit.app.get_app().get_update_event_stream().pump()
     assert ext.jobs.jobs == []
     assert kit.notes()[0].startswith("lift3d: error: Kit setting /exts/lift3d.reconstruct/format:")
 

@@ -86,9 +86,70 @@ def _requirement_name(spec: str) -> str:
     return re.split(r"[<>=!~ \[]", spec, maxsplit=1)[0].lower()
 
 
+def kit_pipapi_installs(pipapi: dict) -> list[tuple[str, str]]:
+    """What Kit's pip API (omni.kit.pipapi) does with an extension's ``[python.pipapi]`` table.
+
+    Returns ``(requirement, module it imports to decide whether to install)`` for each
+    requirement, in order, or ``[]`` when Kit skips the table. Modelled on Kit 107's
+    omni.kit.pipapi: without ``use_online_index = true`` it only logs that the table
+    "doesn't do anything"; the import name is the entry at the same position of
+    ``modules``, else the requirement with only an ``==...`` pin cut off.
+    """
+    requirements = pipapi.get("requirements", [])
+    if requirements and not pipapi.get("use_online_index", False):
+        return []
+    modules = pipapi.get("modules", [])
+    return [(req, modules[i] if i < len(modules) else req.split("==")[0]) for i, req in enumerate(requirements)]
+
+
+def test_kit_pip_api_installs_every_requirement_and_can_tell_when_it_is_present(manifest):
+    pipapi = manifest["python"]["pipapi"]
+    installs = kit_pipapi_installs(pipapi)
+    assert [req for req, _ in installs] == pipapi["requirements"], "Kit would skip the requirements"
+    assert len(pipapi["modules"]) == len(pipapi["requirements"]), "one import name per requirement, same order"
+    for requirement, module in installs:
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", module), \
+            f"{requirement}: Kit would import {module!r}, which is no module name, and reinstall it on every start"
+        assert importlib.util.find_spec(module) is not None, f"{requirement} installs no module named {module}"
+    # The bundled wheels are tried first, the online index only as the fallback.
+    assert pipapi["archiveDirs"] == ["pip_archives"] and pipapi["use_online_index"] is True
+
+
+def test_the_old_pipapi_table_installed_nothing():
+    old = {"requirements": ["pydantic>=2.7"], "use_online_index": False, "archiveDirs": ["pip_archives"]}
+    assert kit_pipapi_installs(old) == []
+    assert kit_pipapi_installs({"requirements": ["pydantic>=2.7"], "use_online_index": True}) == \
+        [("pydantic>=2.7", "pydantic>=2.7")], "without modules Kit imports the requirement text itself"
+
+
+def test_readme_explains_the_install_strategy_and_how_to_block_the_online_index():
+    readme = (EXT / "docs" / "README.md").read_text()
+    assert "use_online_index = true" in readme and "modules" in readme
+    assert "/exts/omni.kit.pipapi/allowOnlineIndex=false" in readme
+
+
+def test_warp_is_pinned_to_what_the_core_needs(manifest, pyproject):
+    core = next(d for d in pyproject["project"]["dependencies"] if _requirement_name(d) == "warp-lang")
+    needed = tuple(int(x) for x in re.search(r">=\s*([\d.]+)", core).group(1).split("."))
+    pinned = manifest["dependencies"]["omni.warp.core"].get("version")
+    assert pinned, "omni.warp.core accepts any Warp"
+    # Kit reads a dependency version as semver-compatible: same major, at least this version.
+    version = tuple(int(x) for x in pinned.split("."))
+    assert version[0] == needed[0] and version[: len(needed)] >= needed, (pinned, core)
+
+
+def test_python_and_kit_versions_are_stated(manifest):
+    assert manifest["package"]["target"]["python"] == ["cp311", "cp312"]
+    init = (EXT / "lift3d" / "kit" / "__init__.py").read_text()
+    assert "MIN_PYTHON = (3, 11)" in init
+    readme = (EXT / "docs" / "README.md").read_text()
+    for fact in ("Kit 107", "Python 3.11", "Kit 108", "Python 3.12"):
+        assert fact in readme, fact
+    assert "Kit 105-107: 3.10" not in readme
+
+
 def test_pipapi_requirements_match_pyproject_pins(manifest, pyproject):
     pipapi = manifest["python"]["pipapi"]
-    assert pipapi["use_online_index"] is False
     requirements = pipapi["requirements"]
     assert "torch==2.13.0" in requirements
     pinned = {_requirement_name(d): d for d in pyproject["project"]["dependencies"]}
@@ -133,6 +194,9 @@ def test_changelog_latest_version_matches(manifest):
 
 def test_test_section(manifest):
     (test,) = manifest["test"]
+    assert test["pythonTests"]["include"] == ["lift3d.kit.tests.*"]
+    tests = EXT / "lift3d" / "kit" / "tests"
+    assert (tests / "__init__.py").is_file() and list(tests.glob("test_*.py"))
     assert "--no-window" in test["args"]
     assert "omni.kit.ui_test" in test["dependencies"]
     assert isinstance(test["stdoutFailPatterns"]["exclude"], list)
@@ -146,6 +210,10 @@ def test_python_module_imports_under_the_stand_ins(kit, manifest):
 
 
 def test_stand_ins_do_not_leak_outside_kit_tests():
-    assert "omni" not in sys.modules and "carb" not in sys.modules
-    assert importlib.util.find_spec("omni") is None
+    stubs = str(ROOT / "tests" / "omni_stubs")
+    for name in ("omni", "carb"):
+        module = sys.modules.get(name)
+        assert module is None or not any(str(p).startswith(stubs) for p in getattr(module, "__path__", [])), name
+        spec = importlib.util.find_spec(name)  # a real omni namespace package (e.g. the asset validator) is fine
+        assert spec is None or not any(str(p).startswith(stubs) for p in spec.submodule_search_locations or [])
     assert not any(name.startswith("lift3d.kit") for name in sys.modules)

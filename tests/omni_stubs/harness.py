@@ -28,10 +28,19 @@ EXT_ID = "lift3d.reconstruct-0.1.0"
 _PREFIXES = ("omni", "carb", "lift3d.kit")
 
 
-def _forget_modules() -> None:
-    for name in list(sys.modules):
-        if any(name == p or name.startswith(p + ".") for p in _PREFIXES):
-            del sys.modules[name]
+def _ours(name: str) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in _PREFIXES)
+
+
+def _forget_modules() -> dict[str, ModuleType]:
+    """Drop every ``omni``/``carb``/``lift3d.kit`` module; returns them (a real ``omni`` namespace may be installed)."""
+    return {name: sys.modules.pop(name) for name in list(sys.modules) if _ours(name)}
+
+
+def _restore_modules(saved: dict[str, ModuleType]) -> None:
+    """After a test: forget the stand-ins and put back what was imported before it (not lift3d.kit)."""
+    _forget_modules()
+    sys.modules.update({name: mod for name, mod in saved.items() if not name.startswith("lift3d.kit")})
 
 
 def flatten_settings(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -106,7 +115,7 @@ class KitHarness:
 
 @pytest.fixture
 def kit() -> Iterator[KitHarness]:
-    _forget_modules()
+    saved = _forget_modules()
     sys.path.insert(0, str(STUBS))
     harness = None
     try:
@@ -118,4 +127,4 @@ def kit() -> Iterator[KitHarness]:
                 harness.stop()
         finally:
             sys.path.remove(str(STUBS))
-            _forget_modules()
+            _restore_modules(saved)

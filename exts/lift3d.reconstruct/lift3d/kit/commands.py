@@ -52,7 +52,10 @@ class Lift3dAddReconstructionCommand(omni.kit.commands.Command):
         self._set_default_prim = False
 
     def _stage(self) -> Usd.Stage:
-        stage = omni.usd.get_context(self._context_name).get_stage()
+        context = omni.usd.get_context(self._context_name)
+        if context is None:  # Kit returns None for a context name that does not exist
+            raise InputError(f"there is no USD context named {self._context_name!r}")
+        stage = context.get_stage()
         if stage is None:
             raise InputError("no stage is open to add the reconstruction to")
         return stage
@@ -64,6 +67,7 @@ class Lift3dAddReconstructionCommand(omni.kit.commands.Command):
         name = f"{writer_name(self._writer)}__{self._name.lstrip('_')}" if shared else self._name
         self._layer_id = layer.identifier
         created: list[Sdf.Path] = []
+        self._created = created  # filled as prims are made, so Kit's undo after a failed do() removes them
         with Usd.EditContext(stage, layer):
             parent = Sdf.Path(RECONSTRUCTIONS)
             for path in parent.GetPrefixes():
@@ -77,15 +81,18 @@ class Lift3dAddReconstructionCommand(omni.kit.commands.Command):
             taken = [child.GetName() for child in stage.GetPrimAtPath(parent).GetAllChildren()]
             prim_path = parent.AppendChild(unique_name(name, taken))
             prim = stage.DefinePrim(prim_path, "Xform")
+            self._created = [prim_path, *reversed(created)]
             prim.GetReferences().AddReference(reference_path(layer, self._asset_path))
             record = {"source": self._source, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
             if shared:
                 record["writer"] = writer_name(self._writer)
             prim.SetCustomDataByKey("lift3d", record)
-        self._created = [prim_path, *reversed(created)]
         return prim_path.pathString
 
     def undo(self) -> None:
+        # Kit also calls undo() after a do() that raised; then there may be nothing to remove.
+        if not self._created and not self._set_default_prim:
+            return
         stage = self._stage()
         layer = Sdf.Layer.Find(self._layer_id) or stage.GetEditTarget().GetLayer()
         with Usd.EditContext(stage, layer):

@@ -39,6 +39,19 @@ def local_path(url: str) -> Path:
     raise InputError(f"{url} is not a local file; copy it to this machine first")
 
 
+def accepts_one(url: str) -> bool:
+    """Whether one dropped item can be part of a lift3d drop: a local image or a transforms.json.
+
+    Kit's viewport hands a multi-file drop over one URL at a time, so each URL is
+    judged alone; whether the collected URLs make valid jobs is decided afterwards.
+    """
+    try:
+        path = local_path(url)
+    except InputError:
+        return False
+    return is_image_path(path) or is_views_path(path)
+
+
 def accepts(urls: list[str]) -> bool:
     """Whether a drop of ``urls`` is for lift3d: local images, optionally with one transforms.json."""
     try:
@@ -58,7 +71,7 @@ class PanelDropTarget:
     """
 
     def __init__(self, window_title: str, widget, on_paths: Callable[[list[str]], None]) -> None:
-        self._on_paths = on_paths
+        self._on_paths: Callable[[list[str]], None] | None = on_paths
         self._widget = widget
         widget.set_accept_drop_fn(self._accept)
         widget.set_drop_fn(self._drop)
@@ -67,16 +80,19 @@ class PanelDropTarget:
         except ImportError:  # optional dependency: no OS drops without it
             self._external = None
         else:
-            self._external = ExternalDragDrop(window_name=window_title, drop_handler=self._external_drop)
+            # Kit's signature is ExternalDragDrop(window_name, drag_drop_fn); the callback gets (edd, payload).
+            self._external = ExternalDragDrop(window_title, self._external_drop)
 
     def _accept(self, url: str) -> bool:
         return accepts(split_payload(url))
 
     def _drop(self, event) -> None:
-        self._on_paths(split_payload(event.mime_data))
+        if self._on_paths is not None:
+            self._on_paths(split_payload(event.mime_data))
 
     def _external_drop(self, edd, payload: list[str]) -> None:
-        self._on_paths(list(edd.expand_payload(payload)))
+        if self._on_paths is not None:
+            self._on_paths(list(edd.expand_payload(payload)))
 
     def destroy(self) -> None:
         """Stop receiving drops."""
@@ -84,3 +100,4 @@ class PanelDropTarget:
             self._external.destroy()
             self._external = None
         self._widget = None
+        self._on_paths = None

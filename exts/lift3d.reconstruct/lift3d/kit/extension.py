@@ -3,8 +3,19 @@
 On startup it registers the ``show_window`` action, the "Window > lift3d
 Reconstruct" menu item, the ``Lift3dAddReconstruction`` command, an update
 subscription that drains the job queue on the main loop, and a viewport drop
-delegate for photographs. On shutdown it cancels running jobs and removes every
-one of those again, and the panel with its drop handlers.
+delegate for photographs. On shutdown it asks running jobs to stop (without
+waiting for them: the worker ends at its next cancel check), removes every one of
+those registrations again, closes the panel with its drop handlers, and lets go of
+every object it held.
+
+Viewport drops arrive one URL at a time (Kit's handler calls the delegate once per
+dropped file), so the URLs are collected and become jobs on the next update tick:
+two photos and a ``transforms.json`` dropped together make one multi-view job.
+
+A job remembers the stage it was started for (its root layer identifier). If that
+stage is no longer the open one when the job finishes (File > New, File > Open),
+the asset is kept on disk and a notification says so; it is not added to the other
+stage.
 
 Threads: reconstructions run on the job queue's worker; everything here runs on
 Kit's main loop (UI callbacks and the update event), which is the only place
@@ -30,13 +41,20 @@ from ..settings import load_settings
 from .commands import Lift3dAddReconstructionCommand
 from .drop import local_path
 from .options import KitOptions, job_settings, read_options
-from .stage import output_dir_for
+from .stage import output_dir_for, stage_identity
 from .window import WINDOW_TITLE, Lift3dWindow, PanelCallbacks, PanelResult
 
 SHOW_WINDOW_ACTION = "show_window"
 MENU_NAME = "Window"
 COMMAND_NAME = "Lift3dAddReconstruction"
 IMAGE_TYPES = [("*.png, *.jpg, *.jpeg, *.webp", "Images"), ("transforms.json", "NeRF cameras")]
+
+_instance: "Lift3dExtension | None" = None
+
+
+def get_instance() -> "Lift3dExtension | None":
+    """The running extension (``None`` when it is not enabled); for scripts and Kit-side tests."""
+    return _instance
 
 
 def notify(text: str, warning: bool = False) -> None:
@@ -59,10 +77,12 @@ class Lift3dExtension(omni.ext.IExt):
     """Kit entry point of lift3d (``[[python.module]] name = "lift3d.kit"``)."""
 
     def on_startup(self, ext_id: str) -> None:
+        global _instance
         self._ext_name = omni.ext.get_extension_name(ext_id)
-        self._options: KitOptions = read_options()
+        self._options: KitOptions | None = read_options()
         self._window: Lift3dWindow | None = None
-        self._jobs = JobQueue(on_event=self._on_job_event)
+        self._pending_drops: dict[str, list[str]] | None = {}
+        self._jobs: JobQueue | None = JobQueue(on_event=self._on_job_event)
         omni.kit.commands.register(Lift3dAddReconstructionCommand)
         get_action_registry().register_action(
             self._ext_name, SHOW_WINDOW_ACTION, self.show_window, display_name="lift3d: Reconstruct window",
@@ -71,9 +91,15 @@ class Lift3dExtension(omni.ext.IExt):
         self._update_sub = omni.kit.app.get_app().get_update_event_stream().create_subscription_to_pop(
             self._on_update, name="lift3d.reconstruct jobs")
         self._viewport_delegate = self._add_viewport_delegate()
+        _instance = self
 
     def on_shutdown(self) -> None:
-        self._jobs.shutdown(cancel=True, wait=True)
+        global _instance
+        if _instance is self:
+            _instance = None
+        # Never block Kit's shutdown or an extension reload on a running reconstruction:
+        # cancel, and let the worker thread finish on its own at its next cancel check.
+        self._jobs.shutdown(cancel=True, wait=False)
         if self._viewport_delegate is not None:
             self._viewport_delegate.destroy()
             self._viewport_delegate = None
@@ -89,7 +115,9 @@ class Lift3dExtension(omni.ext.IExt):
         omni.kit.commands.unregister(Lift3dAddReconstructionCommand)
         if self._window is not None:
             self._window.destroy()
-            self._window = None
+        # Let go of everything: a disabled extension must not keep the queue, settings or panel alive.
+        for name in list(vars(self)):
+            setattr(self, name, None)
 
     # -- registration helpers (optional dependencies degrade gracefully) ------------------------------
 
@@ -99,7 +127,7 @@ class Lift3dExtension(omni.ext.IExt):
         except ImportError:
             return []
         menu = [MenuItemDescription(name=WINDOW_TITLE, onclick_action=(self._ext_name, SHOW_WINDOW_ACTION),
-                                    ticked=True, ticked_fn=lambda: self._window is not None and self._window.visible)]
+                                    ticked=True, ticked_fn=self._window_visible)]
         add_menu_items(menu, MENU_NAME)
         return menu
 
@@ -108,7 +136,17 @@ class Lift3dExtension(omni.ext.IExt):
             from .viewport_drop import ImageDropDelegate
         except ImportError:  # no omni.kit.viewport.window: no viewport drops
             return None
-        return ImageDropDelegate(self._on_viewport_drop)
+        return ImageDropDelegate(self._on_viewport_url)
+
+    def _window_visible(self) -> bool:
+        return self._window is not None and self._window.visible
+
+    def _on_window_visibility(self, visible: bool) -> None:
+        """The panel was shown or hidden: update the tick of Window > lift3d Reconstruct."""
+        if self._menu:
+            from omni.kit.menu.utils import refresh_menu_items
+
+            refresh_menu_items(MENU_NAME)
 
     # -- panel ------------------------------------------------------------------------------------
 
@@ -129,9 +167,11 @@ class Lift3dExtension(omni.ext.IExt):
                 notify(error_text(str(exc)), warning=True)
                 defaults = load_settings(None)
             callbacks = PanelCallbacks(reconstruct=self._on_reconstruct_clicked, cancel=self._on_cancel_clicked,
-                                       pick_images=self._on_pick_images, dropped=self._on_panel_drop)
+                                       pick_images=self._on_pick_images, dropped=self._on_panel_drop,
+                                       visibility_changed=self._on_window_visibility)
             self._window = Lift3dWindow(callbacks, sorted(defaults.categories), list(defaults.presets),
                                         self._options.category, self._options.preset)
+            self._on_window_visibility(True)
         self._window.visible = True
         return self._window
 
@@ -147,7 +187,8 @@ class Lift3dExtension(omni.ext.IExt):
             notify(error_text("the file importer is not available; drop the photos onto the panel instead"), True)
             return
         get_file_importer().show_window(title="lift3d: pick photographs", import_button_label="Add",
-                                        file_extension_types=IMAGE_TYPES, import_handler=self._on_images_picked)
+                                        file_extension_types=IMAGE_TYPES, import_handler=self._on_images_picked,
+                                        allow_multi_files_selection=True)
 
     def _on_images_picked(self, filename: str, dirname: str, selections: list[str] | None = None) -> None:
         urls = list(selections or []) or [f"{dirname.rstrip('/')}/{filename}"]
@@ -179,8 +220,15 @@ class Lift3dExtension(omni.ext.IExt):
         if plans:
             self._show_plans(plans)
 
-    def _on_viewport_drop(self, urls: list[str], usd_context_name: str) -> None:
-        self._submit_paths(urls, usd_context_name=usd_context_name)
+    def _on_viewport_url(self, url: str, usd_context_name: str) -> None:
+        """One URL of a viewport drop; the URLs of one drop become jobs together on the next update."""
+        if self._pending_drops is not None:
+            self._pending_drops.setdefault(usd_context_name, []).append(url)
+
+    def _flush_viewport_drops(self) -> None:
+        pending, self._pending_drops = self._pending_drops, {}
+        for usd_context_name, urls in pending.items():
+            self._submit_paths(list(dict.fromkeys(urls)), usd_context_name=usd_context_name)
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -193,13 +241,18 @@ class Lift3dExtension(omni.ext.IExt):
         except InputError as exc:
             notify(error_text(str(exc)), warning=True)
             return []
-        stage = omni.usd.get_context(usd_context_name).get_stage()
+        context = omni.usd.get_context(usd_context_name)
+        if context is None:  # Kit returns None for an unknown context name
+            notify(error_text(f"there is no USD context named {usd_context_name!r}"), warning=True)
+            return []
+        stage = context.get_stage()
         out_dir = output_dir_for(stage, self._options.output_folder)
         for plan in plans:
             name = self._unique_asset_name(plan.images[0], out_dir)
             request = ReconstructRequest(images=plan.images, views=plan.views, category=category, preset=preset,
                                          name=name, out_dir=out_dir, config=None)
-            self._jobs.submit(request, context={"usd_context_name": usd_context_name}, settings=settings)
+            self._jobs.submit(request, settings=settings,
+                              context={"usd_context_name": usd_context_name, "stage": stage_identity(stage)})
         self._refresh_progress()
         return plans
 
@@ -211,6 +264,8 @@ class Lift3dExtension(omni.ext.IExt):
         return unique_name(sanitize_name(image.stem), taken)
 
     def _on_update(self, event: object) -> None:
+        if self._pending_drops:
+            self._flush_viewport_drops()
         self._jobs.drain()
 
     def _refresh_progress(self) -> None:
@@ -239,8 +294,14 @@ class Lift3dExtension(omni.ext.IExt):
         result = job.result
         context_name = job.context.get("usd_context_name", "")
         iou = result.metrics.get("input_view_iou")
-        if omni.usd.get_context(context_name).get_stage() is None:
+        context = omni.usd.get_context(context_name)
+        stage = context.get_stage() if context is not None else None
+        if stage is None:
             notify(f"lift3d: {result.name} written to {result.asset_path} (no stage is open to add it to)")
+            return
+        if stage_identity(stage) != job.context.get("stage", ""):
+            notify(f"lift3d: {result.name} written to {result.asset_path}; not added, because the stage it was "
+                   "started for is no longer open")
             return
         ok, prim_path = omni.kit.commands.execute(COMMAND_NAME, asset_path=str(result.asset_path),
                                                   prim_name=result.name, usd_context_name=context_name,

@@ -1,7 +1,10 @@
 """Where a reconstruction goes for an open stage, and how the stage refers to it (pxr only).
 
-* Asset folder: beside the stage's root layer (``<stage dir>/<NAME>/<NAME>.usda``),
-  or the configured output folder when the stage is anonymous (not saved yet).
+* Asset folder: beside the stage's root layer (``<stage dir>/<NAME>/<NAME>.usda``)
+  when that layer is a local file; the configured output folder when the stage is
+  anonymous (not saved yet) or lives on a server (``omniverse://``, ``https://``),
+  where a local folder cannot be "beside" it. URLs are taken apart with
+  ``omni.client`` when Kit has it, else with the standard library.
 * Reference: anchored relative to the editing layer (``./NAME/NAME.usda``) when
   that layer is a file, so the project folder can move; absolute otherwise.
 * Layer: the edit target, or the shared-stage writer layer named in the settings
@@ -12,7 +15,10 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from pxr import Sdf, Usd
 
@@ -22,17 +28,54 @@ RECONSTRUCTIONS = "/World/Reconstructions"
 """Parent prim of every reconstruction in a stage (DESIGN.md section 4)."""
 
 
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def local_file(identifier: str) -> Path | None:
+    """The local file a layer identifier names, or ``None`` for a remote URL or an empty one.
+
+    Local means a plain path (``/data/scene.usd``, ``C:/data/scene.usd``) or a
+    ``file:`` URL; ``omniverse://``, ``http(s)://`` and every other scheme are remote.
+    """
+    if not identifier:
+        return None
+    try:
+        import omni.client
+    except ImportError:  # outside Kit, or a Kit without the client library
+        if _DRIVE.match(identifier) or "://" not in identifier and not identifier.startswith("file:"):
+            return Path(identifier)
+        parts = urlsplit(identifier)
+        if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+            return Path(url2pathname(unquote(parts.path)))
+        return None
+    url = omni.client.break_url(identifier)
+    if url.scheme in (None, "", "file") and url.path and (url.scheme != "file" or url.host in (None, "", "localhost")):
+        path = url.path
+        if url.scheme == "file" and re.match(r"^/[A-Za-z]:", path):  # file:///C:/x -> C:/x
+            path = path[1:]
+        return Path(path)
+    return None
+
+
 def output_dir_for(stage: Usd.Stage | None, fallback: str | Path) -> Path:
     """Folder that receives the asset folders of reconstructions added to ``stage``.
 
     ``fallback`` (relative to the current working directory when relative) is used
-    when there is no stage or its root layer is anonymous.
+    when there is no stage, its root layer is anonymous, or it is not a local file
+    (a Nucleus or web URL).
     """
     if stage is not None:
         root = stage.GetRootLayer()
-        if not root.anonymous and root.realPath:
-            return Path(root.realPath).resolve().parent
+        if not root.anonymous:
+            path = local_file(root.identifier)
+            if path is not None:
+                return Path(root.realPath or path).resolve().parent
     return Path(fallback).expanduser().resolve()
+
+
+def stage_identity(stage: Usd.Stage | None) -> str:
+    """What tells two open stages apart: the root layer's identifier ("" for no stage)."""
+    return stage.GetRootLayer().identifier if stage is not None else ""
 
 
 def writer_layer(stage: Usd.Stage, writer: str) -> Sdf.Layer | None:
@@ -53,7 +96,7 @@ def writer_layer(stage: Usd.Stage, writer: str) -> Sdf.Layer | None:
 def reference_path(layer: Sdf.Layer, asset_path: str | Path) -> str:
     """How ``layer`` should spell the asset path: ``./NAME/NAME.usda`` when possible, else absolute."""
     asset = Path(asset_path).resolve()
-    if layer.anonymous or not layer.realPath:
+    if layer.anonymous or not layer.realPath or local_file(layer.identifier) is None:
         return asset.as_posix()
     try:
         rel = os.path.relpath(asset, Path(layer.realPath).resolve().parent)

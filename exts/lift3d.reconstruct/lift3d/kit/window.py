@@ -44,12 +44,14 @@ class PanelCallbacks:
         cancel: Cancel button.
         pick_images: "Add images..." button (opens the file importer).
         dropped: items dropped onto the panel (Content Browser URLs or OS paths).
+        visibility_changed: the panel was shown or hidden (closed with its X, too).
     """
 
     reconstruct: Callable[[], None]
     cancel: Callable[[], None]
     pick_images: Callable[[], None]
     dropped: Callable[[list[str]], None]
+    visibility_changed: Callable[[bool], None] | None = None
 
 
 class Lift3dWindow:
@@ -62,6 +64,8 @@ class Lift3dWindow:
         self._images: list[Path] = []
         self._results: list[PanelResult] = []
         self._window = ui.Window(WINDOW_TITLE, width=420, height=620, visible=True)
+        if callbacks.visibility_changed is not None:
+            self._window.set_visibility_changed_fn(callbacks.visibility_changed)
         with self._window.frame:
             with ui.VStack(spacing=6, height=0):
                 with ui.HStack(height=24, spacing=4):
@@ -181,3 +185,4 @@ class Lift3dWindow:
         self._drop_target.destroy()
         self._window.destroy()
         self._window = None
+        self._callbacks = None

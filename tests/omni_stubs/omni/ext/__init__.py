@@ -1,13 +1,19 @@
-"""Stand-in for ``omni.ext`` (tests only)."""
+"""Stand-in for ``omni.ext`` (tests only).
+
+``IExt`` (``on_startup(ext_id)``, ``on_shutdown()``) and ``get_extension_name(ext_id)``
+as in the public Isaac Sim 5 (Kit 107) typings of omni.ext.
+"""
+
+TEST_HELPERS = ()
 
 
 class IExt:
     """Base class of Python extensions; Kit calls on_startup(ext_id) and on_shutdown()."""
 
-    def on_startup(self, ext_id: str) -> None:
+    def on_startup(self, ext_id):
         pass
 
-    def on_shutdown(self) -> None:
+    def on_shutdown(self):
         pass
 
 

@@ -16,6 +16,14 @@ _stack: list["Widget"] = []
 _by_identifier: dict[str, "Widget"] = {}
 windows: list["Window"] = []
 
+TEST_HELPERS = ("find", "windows")
+
+# omni.ui widgets take their properties as keyword arguments (omni.ui API reference, e.g.
+# ``Button.__init__(self, text: str = '', **kwargs)``); the stand-in refuses a keyword that
+# is not one of the properties this project uses, so a typo fails here as it would in Kit.
+_PROPERTIES = {"identifier", "width", "height", "visible", "enabled", "tooltip", "style", "name", "spacing",
+               "word_wrap", "fill_policy", "build_fn", "clicked_fn", "alignment", "text", "model", "checked"}
+
 
 def find(identifier: str) -> "Widget | None":
     """Test helper: the live widget built with ``identifier``."""
@@ -99,7 +107,10 @@ class ComboBoxModel:
 
 
 class Widget:
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, **kwargs) -> None:
+        unknown = set(kwargs) - _PROPERTIES
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments {sorted(unknown)}")
         self.kwargs = kwargs
         self.identifier = kwargs.get("identifier", "")
         self.visible = kwargs.get("visible", True)
@@ -144,10 +155,6 @@ class Container(Widget):
         self.children = []
 
 
-class Stack(Container):
-    pass
-
-
 class VStack(Container):
     pass
 
@@ -156,16 +163,9 @@ class HStack(Container):
     pass
 
 
-class ZStack(Container):
-    pass
-
-
-class ScrollingFrame(Container):
-    pass
-
-
 class Frame(Container):
-    def __init__(self, build_fn: Callable[[], None] | None = None, **kwargs: Any) -> None:
+    def __init__(self, **kwargs) -> None:
+        build_fn = kwargs.pop("build_fn", None)
         super().__init__(**kwargs)
         self._build_fn = None
         if build_fn is not None:
@@ -182,23 +182,17 @@ class Frame(Container):
                 self._build_fn()
 
 
-class CollapsableFrame(Frame):
-    def __init__(self, title: str = "", **kwargs: Any) -> None:
-        self.title = title
-        super().__init__(**kwargs)
-
-
 class Label(Widget):
-    def __init__(self, text: str = "", **kwargs: Any) -> None:
+    def __init__(self, text: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.text = text
 
 
 class Button(Widget):
-    def __init__(self, text: str = "", clicked_fn: Callable[[], None] | None = None, **kwargs: Any) -> None:
+    def __init__(self, text: str = "", **kwargs) -> None:
+        self._clicked_fn = kwargs.pop("clicked_fn", None)
         super().__init__(**kwargs)
         self.text = text
-        self._clicked_fn = clicked_fn
 
     def set_clicked_fn(self, fn: Callable[[], None]) -> None:
         self._clicked_fn = fn
@@ -209,46 +203,38 @@ class Button(Widget):
 
 
 class ComboBox(Widget):
-    def __init__(self, index: int = 0, *items: str, **kwargs: Any) -> None:
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(**kwargs)
+        index, *items = args or (0,)
         self.model = ComboBoxModel(index, list(items))
 
 
 class StringField(Widget):
-    def __init__(self, model: SimpleStringModel | None = None, **kwargs: Any) -> None:
+    def __init__(self, model: SimpleStringModel | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.model = model or SimpleStringModel()
 
 
 class ProgressBar(Widget):
-    def __init__(self, model: SimpleFloatModel | None = None, **kwargs: Any) -> None:
+    def __init__(self, model: SimpleFloatModel | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.model = model or SimpleFloatModel()
 
 
 class Image(Widget):
-    def __init__(self, source_url: str = "", **kwargs: Any) -> None:
+    def __init__(self, url: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.source_url = source_url
-
-
-class Spacer(Widget):
-    pass
-
-
-class Line(Widget):
-    pass
-
-
-class Separator(Widget):
-    pass
+        self.source_url = url
 
 
 class Window:
-    def __init__(self, title: str, width: int = 400, height: int = 300, visible: bool = True,
-                 **kwargs: Any) -> None:
-        self.title, self.width, self.height, self.kwargs = title, width, height, kwargs
-        self._visible = visible
+    def __init__(self, title: str, dockPreference=None, **kwargs) -> None:
+        unknown = set(kwargs) - {"width", "height", "visible", "flags", "padding_x", "padding_y"}
+        if unknown:
+            raise TypeError(f"Window() got unexpected keyword arguments {sorted(unknown)}")
+        self.title, self.kwargs = title, kwargs
+        self.width, self.height = kwargs.get("width", 400), kwargs.get("height", 300)
+        self._visible = kwargs.get("visible", True)
         self._visibility_fn: Callable[[bool], None] | None = None
         self.frame = Frame()
         self.destroyed = False

@@ -3,3 +3,5 @@
 from .delegate import DragDropDelegate, simulate_drop
 
 __all__ = ["DragDropDelegate", "simulate_drop"]
+
+TEST_HELPERS = ("simulate_drop",)

@@ -1,13 +1,16 @@
 """Stand-in for the viewport's drag-and-drop delegate base (tests only).
 
-As in Kit, constructing a delegate registers it and ``destroy()`` unregisters it;
-the viewport offers a drop to the delegates in registration order and the first
-whose ``accepted(drop_data)`` is true receives ``dropped(drop_data)``.
+Signatures: typings/omni/kit/viewport/window/dragdrop/delegate.pyi (public Isaac Sim 5 /
+Kit 107 typings). As in Kit, constructing a delegate registers it and ``destroy()``
+unregisters it. Delivery follows Kit's viewport drop handler: the payload is split into
+its lines, and for every URL every registered delegate is asked ``accepted(drop_data)``
+and, when it says yes, receives ``dropped(drop_data)`` for that one URL. A drop of
+three files is therefore three separate calls per delegate.
 """
 
 from __future__ import annotations
 
-from typing import Any
+TEST_HELPERS = ("simulate_drop",)
 
 
 class DragDropDelegate:
@@ -41,15 +44,21 @@ class DragDropDelegate:
         pass
 
 
-def simulate_drop(urls: list[str], usd_context_name: str = "") -> Any:
-    """Test helper: drop ``urls`` (newline-joined, as Kit's mime data) onto the viewport.
+def simulate_drop(urls: list[str], usd_context_name: str = "") -> list[DragDropDelegate]:
+    """Test helper: drop ``urls`` onto the viewport, one URL at a time as Kit's handler does.
 
-    Returns the delegate that took the drop, or ``None`` when every delegate refused it.
+    Returns the delegates that received at least one ``dropped`` call (empty when every
+    delegate refused every URL).
     """
-    drop_data = {"mime_data": "\n".join(urls), "usd_context_name": usd_context_name, "prim_path": "",
-                 "world_space_pos": None, "viewport_api": None, "scene_view": None}
-    for delegate in DragDropDelegate.get_instances():
-        if delegate.accepted(drop_data):
-            delegate.dropped(drop_data)
-            return delegate
-    return None
+    took: list[DragDropDelegate] = []
+    for url in "\n".join(urls).splitlines():
+        if not url.strip():
+            continue
+        drop_data = {"mime_data": url.strip(), "usd_context_name": usd_context_name, "prim_path": "",
+                     "world_space_pos": None, "viewport_api": None, "scene_view": None}
+        for delegate in DragDropDelegate.get_instances():
+            if delegate.accepted(drop_data):
+                delegate.dropped(drop_data)
+                if delegate not in took:
+                    took.append(delegate)
+    return took
