@@ -213,6 +213,34 @@ def info(
         typer.echo(format_summary(summary))
 
 
+@app.command()
+def warmup(
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda or auto (default: the runtime.device setting).")]
+    = None,
+    config: Annotated[Optional[Path], typer.Option(help="User settings file (TOML).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per module.")] = False,
+) -> None:
+    """Compile and load every Warp kernel module now, so no reconstruction waits for a compiler."""
+    if device is not None:
+        _choice(device, ("cpu", "cuda", "auto"), "device")
+    from .settings import load_settings
+
+    runtime = load_settings(config).runtime
+    from .kernels.launch import configure
+    from .warmup import warmup as warm
+
+    configure(threads=runtime.threads, device=runtime.device)
+
+    def report(load) -> None:
+        if as_json:
+            _echo_json(load.to_json())
+        else:
+            what = "compiled" if load.compiled else "cached"
+            typer.echo(f"{load.module:<16} {load.device:<8} {what:<9} {load.seconds:6.2f} s")
+
+    warm(device, progress=report)
+
+
 def _usage_error(exc: typer.TyperException) -> int:
     """Print a usage error (Click's, as vendored by Typer) as one ``lift3d: error:`` line; returns its status.
 
