@@ -27,7 +27,16 @@ __all__ = ["CancelToken", "ProgressFn", "ReconstructRequest", "ReconstructResult
 
 def reconstruct(request: ReconstructRequest, progress: ProgressFn | None = None,
                 cancel: CancelToken | None = None, settings: Any = None) -> ReconstructResult:
-    """Run a reconstruction end to end: load, fit, texture, write the asset, add it to a stage."""
-    from .pipeline.run import run_reconstruction  # heavy imports (torch, warp) only when used
+    """Run a reconstruction end to end: load, fit, texture, write the asset, add it to a stage.
 
+    The request is checked (:func:`lift3d.preflight.check_request`) before torch and Warp are imported,
+    so bad input fails fast; the settings' ``runtime`` section then sets the kernels' device and threads.
+    """
+    from .preflight import check_request
+
+    settings = check_request(request, settings)
+    from .kernels.launch import configure  # heavy imports (torch, warp) only from here on
+    from .pipeline.run import run_reconstruction
+
+    configure(threads=settings.runtime.threads, device=settings.runtime.device)
     return run_reconstruction(request, progress=progress, cancel=cancel, settings=settings)

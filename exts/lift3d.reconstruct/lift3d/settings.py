@@ -39,7 +39,7 @@ class OutputSettings(_Strict):
 
 
 class RuntimeSettings(_Strict):
-    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    device: Literal["cpu", "cuda", "auto"] = "auto"
     threads: int = Field(0, ge=0, le=256)
 
 
