@@ -484,3 +484,156 @@ def test_broken_settings_do_not_break_startup_or_the_panel(kit, tmp_path):
     ext.show_window()
     assert kit.ui.find("lift3d.preset").model.items == ["fast", "balanced", "best"]
     assert kit.notes()[0].startswith("lift3d: error: ") and "missing.toml" in kit.notes()[0]
+
+
+# -- what real Kit does differently from the old stand-ins -------------------------------------------
+
+
+def _views(tmp_path: Path, names: list[str]) -> Path:
+    views = tmp_path / "transforms.json"
+    views.write_text('{"camera_angle_x": 0.7, "frames": ['
+                     + ", ".join(f'{{"file_path": "{n}", "transform_matrix": '
+                                 '[[1,0,0,0],[0,1,0,0],[0,0,1,4],[0,0,0,1]]}' for n in names) + "]}")
+    return views
+
+
+def test_viewport_drop_of_photos_and_cameras_arriving_per_url_is_one_job(kit, fake, tmp_path):
+    fake.gate = threading.Semaphore(0)
+    kit.set("output_folder", str(tmp_path / "out"))
+    images = [disc_png(tmp_path / f"r_{i}.png") for i in range(2)]
+    views = _views(tmp_path, ["r_0", "r_1"])
+    ext = kit.start()
+    taken = kit.viewport_drop.simulate_drop([str(images[0]), str(images[1]), str(views)])
+    assert len(taken) == 1
+    assert ext.jobs.jobs == [], "jobs are made on the next update, once the whole drop is in"
+    kit.app.get_app().get_update_event_stream().pump()
+    (job,) = ext.jobs.jobs
+    assert job.request.images == images and job.request.views == views
+    ext.jobs.cancel_all()
+    for _ in range(fake.steps):
+        fake.gate.release()
+
+
+def test_viewport_drop_of_two_photos_without_cameras_is_two_jobs(kit, fake, tmp_path):
+    kit.set("output_folder", str(tmp_path / "out"))
+    a, b = disc_png(tmp_path / "a.png"), disc_png(tmp_path / "b.png")
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(a), str(b)])
+    kit.pump_until(lambda: _finished(ext))
+    assert [job.request.images for job in ext.jobs.jobs] == [[a], [b]]
+
+
+def test_picker_without_multi_selection_would_keep_one_file(kit, tmp_path):
+    importer = kit.file_importer.get_file_importer()
+    importer.show_window(title="t", import_handler=lambda *a, **k: None)
+    assert asyncio.run(importer.select_items_async(tmp_path.as_posix(), ["a.png", "b.png"])) == \
+        [f"{tmp_path.as_posix()}/b.png"]
+
+
+def test_a_command_that_fails_is_reported_and_leaves_the_stage_alone(kit, fake, tmp_path):
+    stage_path = tmp_path / "scene.usda"
+    new_stage(stage_path)
+    kit.usd.get_context().open_stage(str(stage_path))
+    stage = kit.usd.get_context().get_stage()
+    stage.GetRootLayer().SetPermissionToEdit(False)  # e.g. a locked or read-only layer
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "photo.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    assert ext.jobs.jobs[0].state.value == "done"
+    assert kit.notes()[-1] == f"lift3d: error: could not add {tmp_path / 'photo' / 'photo.usda'} to the stage"
+    assert not stage.GetPrimAtPath("/World/Reconstructions").IsValid()
+    assert kit.undo.get_undo_stack() == []
+    assert any(level == "error" and "Lift3dAddReconstruction" in msg for level, msg in kit.module("carb").messages)
+
+
+def test_a_job_finishing_after_file_new_is_not_added_to_the_new_stage(kit, fake, tmp_path):
+    fake.gate = threading.Semaphore(0)
+    stage_path = tmp_path / "scene.usda"
+    new_stage(stage_path)
+    context = kit.usd.get_context()
+    context.open_stage(str(stage_path))
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "photo.png"))])
+    kit.app.get_app().get_update_event_stream().pump()
+    context.new_stage()  # File > New while the job runs
+    for _ in range(fake.steps):
+        fake.gate.release()
+    kit.pump_until(lambda: _finished(ext))
+    assert kit.commands.executed == []
+    assert not context.get_stage().GetPrimAtPath("/World/Reconstructions").IsValid()
+    assert (tmp_path / "photo" / "photo.usda").is_file()
+    assert "no longer open" in kit.notes()[-1] and str(tmp_path / "photo" / "photo.usda") in kit.notes()[-1]
+
+
+class _Layer:
+    def __init__(self, identifier: str, real_path: str = "") -> None:
+        self.identifier, self.realPath, self.anonymous = identifier, real_path, False
+
+
+class _Stage:
+    def __init__(self, layer: _Layer) -> None:
+        self._layer = layer
+
+    def GetRootLayer(self) -> _Layer:  # noqa: N802  (pxr's spelling)
+        return self._layer
+
+
+@pytest.mark.parametrize("with_omni_client", [True, False])
+def test_nucleus_stages_send_assets_to_the_output_folder(kit, monkeypatch, tmp_path, with_omni_client):
+    if not with_omni_client:
+        monkeypatch.setitem(sys.modules, "omni.client", None)  # import omni.client -> ImportError
+    kit.start()
+    from lift3d.kit.stage import output_dir_for
+
+    out = tmp_path / "out"
+    remote = _Stage(_Layer("omniverse://server/projects/scene.usd", "/cache/client/projects/scene.usd"))
+    assert output_dir_for(remote, out) == out.resolve()
+    assert output_dir_for(_Stage(_Layer("https://example.com/scene.usd")), out) == out.resolve()
+    local = _Stage(_Layer(str(tmp_path / "proj" / "scene.usd"), str(tmp_path / "proj" / "scene.usd")))
+    assert output_dir_for(local, out) == (tmp_path / "proj").resolve()
+    file_url = _Stage(_Layer((tmp_path / "proj" / "scene.usd").as_uri()))
+    assert output_dir_for(file_url, out) == (tmp_path / "proj").resolve()
+
+
+def test_an_unknown_usd_context_is_reported_not_crashed_on(kit, fake, tmp_path):
+    ext = kit.start()
+    assert kit.usd.get_context("no such viewport") is None
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "photo.png"))], usd_context_name="no such viewport")
+    kit.app.get_app().get_update_event_stream().pump()
+    assert ext.jobs.jobs == []
+    assert kit.notes() == ["lift3d: error: there is no USD context named 'no such viewport'"]
+    ok, result = kit.commands.execute("Lift3dAddReconstruction", asset_path=str(tmp_path / "x.usda"),
+                                      usd_context_name="no such viewport")
+    assert (ok, result) == (False, None)
+
+
+def test_menu_tick_is_refreshed_when_the_panel_opens_and_closes(kit):
+    ext = kit.start()
+    assert kit.menu.refreshed == []
+    ext.show_window()
+    assert kit.menu.refreshed == ["Window"]
+    ext.window.visible = False  # closed with its X
+    assert kit.menu.refreshed == ["Window", "Window"]
+    assert not kit.menu.menus["Window"][0].ticked_fn()
+
+
+def test_shutdown_does_not_wait_for_a_running_job(kit, fake, tmp_path):
+    fake.gate = threading.Semaphore(0)
+    kit.set("output_folder", str(tmp_path / "out"))
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "photo.png"))])
+    kit.app.get_app().get_update_event_stream().pump()
+    assert fake.started.wait(WAIT)
+    start = time.monotonic()
+    kit.stop()
+    took = time.monotonic() - start
+    fake.gate.release()  # let the worker reach its cancel check and end
+    assert took < 2.0, f"on_shutdown blocked for {took:.1f} s on a running job"
+    assert all(value is None for value in vars(ext).values())
+    assert not (tmp_path / "out" / "photo").exists()
+
+
+def test_an_old_python_gets_one_clear_error(kit, monkeypatch):
+    monkeypatch.setattr(sys, "version_info", (3, 10, 14, "final", 0))
+    with pytest.raises(ImportError, match=r"needs Kit 107 or newer \(Python 3\.11\+\); this Kit runs Python 3\.10"):
+        importlib.import_module("lift3d.kit")
