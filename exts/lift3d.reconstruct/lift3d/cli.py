@@ -80,6 +80,7 @@ def reconstruct(
     stage: Annotated[Optional[Path], typer.Option(help="USD stage (.usda) to add the reconstruction to.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="User settings file (TOML).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object; no progress output.")] = False,
+    preview: Annotated[bool, typer.Option("--preview", help="Also write the contact sheet (preview.png in the asset folder).")] = False,
 ) -> None:
     """Reconstruct a textured, part-labelled 3D asset from one or more photos."""
     from .api import ReconstructRequest
@@ -91,12 +92,19 @@ def reconstruct(
                                  preset=_choice(preset, PRESETS, "preset"),
                                  name=name, out_dir=out, stage=stage, config=config)
     result = run_with_progress(request, quiet=as_json)
+    sheet = None
+    if preview:
+        from .preview import write_preview
+
+        sheet = write_preview(result.asset_path, photo=images[0])
     if as_json:
-        _echo_json(result.to_json())
+        _echo_json({**result.to_json(), **({"preview": str(sheet)} if sheet is not None else {})})
     else:
         iou = result.metrics.get("input_view_iou")
         typer.echo(f"{result.asset_path}" + (f"  (input-view IoU {iou:.3f})" if iou is not None else "")
                    + (f"  -> {result.prim_path}" if result.prim_path else ""))
+        if sheet is not None:
+            typer.echo(f"preview: {sheet}")
 
 
 @app.command()
@@ -214,6 +222,33 @@ def info(
 
 
 @app.command()
+def preview(
+    path: Annotated[Path, typer.Argument(help="Asset (NAME/NAME.usda or its folder) or stage (.usda).",
+                                         metavar="ASSET|STAGE", show_default=False)],
+    out: Annotated[Optional[Path], typer.Option(help="PNG to write (default: preview.png in the asset folder, "
+                                                     "STAGE.preview.png beside a stage).")] = None,
+    photo: Annotated[Optional[Path], typer.Option(help="The input photo (default: found from the asset's provenance).")] = None,
+) -> None:
+    """Draw a labelled contact sheet: photo, asset over the photo, parts by label with a legend, four orbit views."""
+    from .preview import write_preview
+
+    typer.echo(write_preview(path, out, photo=photo))
+
+
+@app.command()
+def export(
+    asset: Annotated[Path, typer.Argument(help="Asset layer (NAME/NAME.usda) or asset folder.", show_default=False)],
+    fmt: Annotated[str, typer.Option("--format", help="glb, gltf or obj.")] = "glb",
+    out: Annotated[Optional[Path], typer.Option(help="File to write (default: NAME.FORMAT in the asset folder).")] = None,
+) -> None:
+    """Export an asset to glTF 2.0 (GLB or embedded .gltf) or OBJ: one named mesh per part, PBR materials, metres, +Y up."""
+    from .export import FORMATS, export_asset
+
+    for written in export_asset(asset, _choice(fmt, FORMATS, "export format"), out):
+        typer.echo(written)
+
+
+@app.command()
 def warmup(
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda or auto (default: the runtime.device setting).")]
     = None,
@@ -239,6 +274,43 @@ def warmup(
             typer.echo(f"{load.module:<16} {load.device:<8} {what:<9} {load.seconds:6.2f} s")
 
     warm(device, progress=report)
+
+
+@app.command()
+def train(
+    out: Annotated[Optional[Path], typer.Option(help="Model file to write (.safetensors; its card goes beside it as "
+                                                     ".json). Default: the bundled default model.")] = None,
+    samples: Annotated[int, typer.Option(min=16, help="Procedural training renders.")] = 40000,
+    steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 8000,
+    batch_size: Annotated[int, typer.Option("--batch", min=2, help="Batch size.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the data, the batches and the initial weights.")] = 0,
+    cache: Annotated[Optional[Path], typer.Option(help="Folder caching the rendered data "
+                                                       "(default: ~/.cache/lift3d/synth).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A tiny run (about a minute) that checks every step.")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model card as JSON; no progress output.")]
+    = False,
+) -> None:
+    """Train the vehicle predictor on procedurally generated vehicles (resumable; Ctrl-C keeps a checkpoint)."""
+    from dataclasses import replace
+
+    if out is not None and out.suffix != ".safetensors":
+        raise InputError(f"model file {out} must end in .safetensors")
+    from .learn.model import default_model_path
+    from .learn.train import QUICK, TrainOptions, run_training
+
+    options = replace(QUICK, seed=seed) if quick else TrainOptions(samples=samples, steps=steps, batch=batch_size,
+                                                                  seed=seed)
+    target = out or default_model_path()
+    cache_dir = cache or Path.home() / ".cache" / "lift3d" / "synth"
+    card = run_training(target, options, cache_dir, quiet=as_json)
+    if as_json:
+        _echo_json({"model": str(target), **card})
+    else:
+        v = card["validation"]
+        typer.echo(f"{target}  (front/back {v['front_back_accuracy']:.3f}, median yaw error "
+                   f"{v['median_yaw_error_deg']:.1f} deg, body type {v['body_type_accuracy']:.3f}, "
+                   f"silhouette IoU {v['silhouette_iou']:.3f})")
 
 
 def _usage_error(exc: typer.TyperException) -> int:
