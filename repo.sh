@@ -18,15 +18,20 @@ ensure_env() {
         python3 -m venv "$VENV"
         "$PY" -m pip install --quiet --upgrade pip
     fi
-    # Reinstall only when pyproject.toml changes or new extras are asked for; the stamp
-    # holds one line per extras set installed against the current pyproject.toml.
+    # Reinstall only when pyproject.toml changes or an extra not installed yet is asked for; the
+    # stamp holds the pyproject.toml hash, then the extras installed against it (one set a line).
     local stamp="$VENV/.lift3d-installed"
-    local hash
+    local hash extra missing=""
     hash="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
     if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" != "$hash" ]; then
         rm -f "$stamp"
     fi
-    if [ ! -f "$stamp" ] || ! grep -qx -- "$extras" "$stamp"; then
+    for extra in ${extras//,/ }; do
+        if [ ! -f "$stamp" ] || ! tail -n +2 "$stamp" | tr ',' '\n' | grep -qx -- "$extra"; then
+            missing=1
+        fi
+    done
+    if [ -n "$missing" ]; then
         echo "repo.sh: installing lift3d[$extras] (torch pinned to the local 2.13.0 CPU build)" >&2
         local log="$VENV/pip-install.log"
         # torch first and exactly pinned, so nothing later resolves a CUDA build.
@@ -37,6 +42,24 @@ ensure_env() {
         fi
         [ -f "$stamp" ] || echo "$hash" > "$stamp"
         echo "$extras" >> "$stamp"
+    fi
+    warm_kernels "$stamp"
+}
+
+# Compile every Warp kernel module once after an installation or a change to kernels/, so no
+# reconstruction waits for a compiler (`lift3d warmup`; LIFT3D_SKIP_WARMUP=1 skips it).
+warm_kernels() {
+    local warm="$VENV/.lift3d-warm" key
+    [ "${LIFT3D_SKIP_WARMUP:-0}" = "1" ] && return 0
+    key="$(cat "$ROOT"/kernels/*.py "$1" | sha256sum | cut -c1-16)"
+    if [ ! -f "$warm" ] || [ "$(cat "$warm")" != "$key" ]; then
+        echo "repo.sh: compiling the Warp kernels (lift3d warmup)" >&2
+        if "$PY" -m lift3d.cli warmup >"$VENV/warmup.log" 2>&1; then
+            echo "$key" > "$warm"
+        else
+            tail -n 20 "$VENV/warmup.log" >&2
+            echo "repo.sh: warmup failed (the first reconstruction will compile); log in $VENV/warmup.log" >&2
+        fi
     fi
 }
 
