@@ -31,7 +31,7 @@ def test_info_prints_parts_materials_cameras_triangles(asset_layer, capsys):
     assert main(["info", str(asset_layer)]) == 0
     out = capsys.readouterr().out
     for expected in ("108 triangles", "parts (8)", "wheel_fl", "materials (5)", "glass", "cameras (3)",
-                     "SourceCamera_2", "lights (2)", "./textures/albedo.png", "kind component"):
+                     "side", "lights (2)", "./textures/albedo.png", "kind component"):
         assert expected in out
 
 
@@ -39,7 +39,7 @@ def test_info_accepts_the_folder_and_prints_json(asset_layer, capsys):
     assert main(["info", str(asset_layer.parent), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["triangles"] == 108 and summary["defaultPrim"] == "toy_car"
-    assert [c["name"] for c in summary["cameras"]] == ["SourceCamera", "SourceCamera_1", "SourceCamera_2"]
+    assert [c["name"] for c in summary["cameras"]] == ["front_left", "rear", "side"]
 
 
 def _one_error_line(err: str) -> str:
@@ -85,7 +85,7 @@ def test_real_entry_point(asset_layer, tmp_path):
     assert helped.returncode == 0 and "info" in helped.stdout
     ok = subprocess.run([exe, "info", str(asset_layer)], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
-    assert "108 triangles" in ok.stdout and "SourceCamera" in ok.stdout and "headlight" in ok.stdout
+    assert "108 triangles" in ok.stdout and "front_left" in ok.stdout and "headlight" in ok.stdout
     bad = subprocess.run([exe, "info", str(tmp_path / "missing.usda")], capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""

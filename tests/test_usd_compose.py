@@ -52,7 +52,7 @@ def test_reference_composes_with_mesh_cameras_and_texture(tmp_path, asset_layer)
     prim = stage.GetPrimAtPath(prim_path)
     assert prim and Usd.ModelAPI(prim).GetKind() == "component"
     assert stage.GetPrimAtPath(prim_path + "/Geom/mesh").IsA(UsdGeom.Mesh)
-    assert stage.GetPrimAtPath(prim_path + "/Cameras/SourceCamera").IsA(UsdGeom.Camera)
+    assert stage.GetPrimAtPath(prim_path + "/Cameras/front_left").IsA(UsdGeom.Camera)
     assert Usd.ModelAPI(stage.GetPrimAtPath("/World/Reconstructions")).GetKind() == "group"
     # The texture's relative path is anchored to the asset layer, not to the stage that references it.
     tex = UsdShade.Shader(stage.GetPrimAtPath(prim_path + "/Looks/paint/AlbedoTexture"))

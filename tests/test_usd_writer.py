@@ -13,6 +13,7 @@ from pxr import Gf, Sdf, Usd, UsdGeom, UsdLux, UsdSemantics, UsdShade
 
 import lift3d
 from lift3d.asset import Asset, Part
+from lift3d.camera import Camera, look_at
 from lift3d.errors import InputError
 from lift3d.usd import writer as writer_mod
 from lift3d.usd.checker import check_asset
@@ -55,11 +56,39 @@ def test_written_assets_pass_the_checker(car, tmp_path, fmt):
     assert Sdf.Layer.FindOrOpen(str(path)).GetFileFormat().primaryFileExtension == fmt
     assert check_asset(path) == []
     assert check_asset(path.parent, warnings=True) == []
-    assert sorted(p.name for p in path.parent.iterdir()) == ["textures", f"toy_car.{fmt}"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["textures", f"toy_car.{fmt}", "toy_car_geo.usdc",
+                                                             "toy_car_mat.usda"]
     back = read_asset(path)
     np.testing.assert_array_equal(back.points, car.points)
     np.testing.assert_array_equal(back.uv_faces, car.uv_faces)
     np.testing.assert_array_equal(back.cameras[1].cam_to_world, car.cameras[1].cam_to_world)
+
+
+def test_interface_layer_is_small_and_the_arrays_are_in_a_crate_payload(written, car):
+    folder = written.parent
+    interface = Sdf.Layer.OpenAsAnonymous(str(written))
+    root = interface.GetPrimAtPath("/toy_car")
+    assert interface.defaultPrim == "toy_car" and root.kind == "component" and root.typeName == "Xform"
+    assert [p.assetPath for p in root.payloadList.prependedItems] == ["./toy_car_geo.usdc"]
+    assert root.assetInfo["name"] == "toy_car" and root.assetInfo["version"] == lift3d.__version__
+    assert "lift3d" in root.customData and "extentsHint" in root.attributes
+    assert sorted(root.nameChildren.keys()) == ["Cameras"], "geometry, materials and lamps live in the payload"
+    assert written.stat().st_size < 8000
+    geo = Sdf.Layer.OpenAsAnonymous(str(folder / "toy_car_geo.usdc"))
+    assert geo.GetFileFormat().primaryFileExtension == "usdc"
+    assert geo.GetPrimAtPath("/toy_car/Geom/mesh").typeName == "Mesh" and geo.GetPrimAtPath("/toy_car/Lights")
+    assert list(geo.subLayerPaths) == ["./toy_car_mat.usda"]
+    mat = Sdf.Layer.OpenAsAnonymous(str(folder / "toy_car_mat.usda"))
+    assert sorted(mat.GetPrimAtPath("/toy_car/Looks").nameChildren.keys()) == sorted(car.materials)
+    assert not mat.GetPrimAtPath("/toy_car/Geom")
+    # Each layer is a stage of its own: the geometry brings its materials along.
+    for name in ("toy_car_geo.usdc", "toy_car_mat.usda"):
+        assert check_asset(folder / name) == [], name
+    # Unloaded, the interface still knows the asset's name, kind, bounds and cameras.
+    unloaded = Usd.Stage.Open(str(written), Usd.Stage.LoadNone)
+    prim = unloaded.GetDefaultPrim()
+    assert Usd.ModelAPI(prim).GetKind() == "component" and UsdGeom.ModelAPI(prim).GetExtentsHint()
+    assert not unloaded.GetPrimAtPath("/toy_car/Geom/mesh") and unloaded.GetPrimAtPath("/toy_car/Cameras/rear")
 
 
 def test_rgba_texture_round_trips(tmp_path):
@@ -197,7 +226,7 @@ def test_cameras_without_custom_data_fall_back_to_apertures(written, car):
     layer = Sdf.Layer.CreateAnonymous(".usda")  # an in-memory copy, so the shared file stays intact
     layer.TransferContent(Sdf.Layer.FindOrOpen(str(written)))
     copy = Usd.Stage.Open(layer)
-    prim = copy.GetPrimAtPath("/toy_car/Cameras/SourceCamera_1")
+    prim = copy.GetPrimAtPath("/toy_car/Cameras/rear")
     prim.ClearCustomDataByKey("lift3d")
     from lift3d.usd.reader import _camera_from_prim
 
@@ -313,7 +342,8 @@ def test_no_lights_without_headlights(tmp_path):
 
 def test_camera_names_and_pose(stage, car):
     cams = stage.GetPrimAtPath("/toy_car/Cameras").GetChildren()
-    assert [c.GetName() for c in cams] == ["SourceCamera", "SourceCamera_1", "SourceCamera_2"]
+    assert [c.GetName() for c in cams] == ["front_left", "rear", "side"], "named after their photos, no alias"
+    assert [c.GetCustomDataByKey("lift3d:photo") for c in cams] == ["front_left.png", "rear.jpg", "side.png"]
     for prim, cam in zip(cams, car.cameras):
         m = np.array(UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default())).T
         np.testing.assert_allclose(m, cam.cam_to_world, atol=1e-12)
@@ -324,6 +354,37 @@ def test_camera_names_and_pose(stage, car):
         near, far = usd_cam.GetClippingRangeAttr().Get()
         _, depth = cam.project(car.points)
         assert 0 < near < depth.min() and far > depth.max()
+
+
+def test_camera_names_are_identifiers_and_unique():
+    cams = [Camera.from_fov(0.8, 32, 32) for _ in range(4)]
+    for cam, name in zip(cams, ["photo 0.PNG", "photo_0.png", "../x/1.webp", ""]):
+        cam.name = name
+    assert writer_mod.camera_names(cams) == ["photo_0", "photo_0_2", "_1", "camera"]
+
+
+def test_a_single_photo_keeps_source_camera_as_an_alias(tmp_path):
+    cam = Camera.from_fov(0.8, 40, 30)
+    cam.name = "photos/my car.jpg"
+    cam.cam_to_world = np.array(look_at(np.array([0.0, 1.0, 4.0]), np.array([0.0, 0.5, 0.0])))
+    path = write_asset(_simple_asset(cameras=[cam]), tmp_path)
+    stage = Usd.Stage.Open(str(path))
+    real, alias = stage.GetPrimAtPath("/cube/Cameras/my_car"), stage.GetPrimAtPath("/cube/Cameras/SourceCamera")
+    assert real.IsA(UsdGeom.Camera) and alias.IsA(UsdGeom.Camera)
+    assert real.GetCustomDataByKey("lift3d:photo") == "photos/my car.jpg"
+    assert alias.GetCustomDataByKey("lift3d:aliasOf") == "my_car"
+    ours = UsdGeom.Camera(alias).GetCamera(Usd.TimeCode.Default())
+    theirs = UsdGeom.Camera(real).GetCamera(Usd.TimeCode.Default())
+    assert ours.frustum.ComputeProjectionMatrix() == theirs.frustum.ComputeProjectionMatrix()
+    np.testing.assert_array_equal(
+        np.array(UsdGeom.Xformable(alias).ComputeLocalToWorldTransform(Usd.TimeCode.Default())),
+        np.array(UsdGeom.Xformable(real).ComputeLocalToWorldTransform(Usd.TimeCode.Default())))
+    back = read_asset(path)
+    assert [c.name for c in back.cameras] == ["photos/my car.jpg"], "the alias is not a second camera"
+    summary = summarize_asset(path)
+    assert [(c["name"], c["alias"]) for c in summary["cameras"]] == [("my_car", "SourceCamera")]
+    assert "SourceCamera" in format_summary(summary)
+    assert check_asset(path) == []
 
 
 def test_usd_camera_projects_like_the_pixel_camera(stage, car):
@@ -450,13 +511,13 @@ def test_summary_and_its_text(written, car):
     mats = {m["name"]: m for m in summary["materials"]}
     assert mats["paint"]["textured"] and not mats["glass"]["textured"] and mats["glass"]["opacity"] < 1
     assert mats["lamp"]["emissive"] and not mats["rubber"]["emissive"]
-    assert [c["name"] for c in summary["cameras"]] == ["SourceCamera", "SourceCamera_1", "SourceCamera_2"]
-    assert summary["cameras"][1] == {"name": "SourceCamera_1", "resolution": [64, 48], "fx": 70.0, "fy": 55.0}
+    assert [c["name"] for c in summary["cameras"]] == ["front_left", "rear", "side"]
+    assert summary["cameras"][1] == {"name": "rear", "resolution": [64, 48], "fx": 70.0, "fy": 55.0, "alias": ""}
     assert summary["textures"] == [{"path": "./textures/albedo.png", "resolves": True}]
     assert len(summary["lights"]) == 2 and all(li["shaping"] for li in summary["lights"])
     assert "settings" in summary["provenance"]
     text = format_summary(summary)
-    for expected in ("108 triangles", "72 vertices", "kind component", "headlight", "SourceCamera_1",
+    for expected in ("108 triangles", "72 vertices", "kind component", "headlight", "rear",
                      "64x48", "./textures/albedo.png", "taillamp"):
         assert expected in text
     assert "\t" not in text

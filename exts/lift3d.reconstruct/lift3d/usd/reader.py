@@ -5,6 +5,12 @@
 specs, cameras, provenance). :func:`summarize_asset` and
 :func:`format_summary` back ``lift3d info`` and work on any USD asset, not
 only ours. Both accept the asset folder (``NAME/``) or its layer file.
+
+A lift3d asset is an interface layer with its geometry and materials behind a
+payload (see :mod:`lift3d.usd.writer`); the reader opens it with the payload
+loaded, so it reads the composed asset. Single-layer assets (the category
+templates in ``config/templates``, older lift3d assets, other tools' files)
+read the same way.
 """
 
 from __future__ import annotations
@@ -46,10 +52,12 @@ def resolve_layer_path(path: Path | str) -> Path:
 def open_asset_stage(path: Path | str) -> tuple[Usd.Stage, Path]:
     """Open the asset at ``path`` (folder or layer) as a stage; InputError if it is not a readable USD layer.
 
-    A layer this process already holds is reloaded from disk first (unless it
-    has unsaved edits), so an asset rewritten since is read as it is now.
+    Layers this process already holds (the interface and its payload's layers)
+    are reloaded from disk first (unless they have unsaved edits), so an asset
+    rewritten since is read as it is now.
     """
     layer_path = resolve_layer_path(path)
+    held = {layer.identifier for layer in Sdf.Layer.GetLoadedLayers()}
     try:
         layer = Sdf.Layer.Find(str(layer_path))
         if layer is not None and not layer.dirty:
@@ -60,7 +68,11 @@ def open_asset_stage(path: Path | str) -> tuple[Usd.Stage, Path]:
         layer = None
     if layer is None:
         raise InputError(f"{layer_path} is not a readable USD layer")
-    return Usd.Stage.Open(layer, Usd.Stage.LoadAll), layer_path
+    stage = Usd.Stage.Open(layer, Usd.Stage.LoadAll)
+    for used in stage.GetUsedLayers():
+        if used is not layer and used.identifier in held and not used.anonymous and not used.dirty:
+            used.Reload(force=True)
+    return stage, layer_path
 
 
 def _default_prim(stage: Usd.Stage, layer_path: Path) -> Usd.Prim:
@@ -180,7 +192,7 @@ def _camera_from_prim(prim: Usd.Prim) -> Camera:
         fy = gf.focalLength * height / v_ap
         cx = width * (0.5 - gf.horizontalApertureOffset / h_ap)
         cy = height * (0.5 + gf.verticalApertureOffset / v_ap)
-    name = prim.GetCustomDataByKey("lift3d:name") or prim.GetName()
+    name = prim.GetCustomDataByKey("lift3d:photo") or prim.GetCustomDataByKey("lift3d:name") or prim.GetName()
     return Camera(fx, fy, cx, cy, width, height, c2w, str(name))
 
 
@@ -203,8 +215,13 @@ def face_material_names(mesh: UsdGeom.Mesh, n_faces: int) -> np.ndarray:
     return out
 
 
+def is_camera_alias(prim: Usd.Prim) -> bool:
+    """Whether ``prim`` is the ``SourceCamera`` alias of a single-photo asset's camera (not a camera of its own)."""
+    return bool(prim.GetCustomDataByKey("lift3d:aliasOf"))
+
+
 def _cameras(root: Usd.Prim) -> list[Camera]:
-    return [_camera_from_prim(p) for p in Usd.PrimRange(root) if p.IsA(UsdGeom.Camera)]
+    return [_camera_from_prim(p) for p in Usd.PrimRange(root) if p.IsA(UsdGeom.Camera) and not is_camera_alias(p)]
 
 
 def _labels(prim: Usd.Prim) -> list[str]:
@@ -280,7 +297,8 @@ def summarize_asset(path: Path | str) -> dict[str, Any]:
     ``prim_count``, ``prims`` ([path, type]), ``triangles``, ``vertices``,
     ``parts`` ({name, label, faces, material}), ``materials`` ({name, kind,
     textured, roughness, opacity, emissive}), ``lights`` ({path, type}),
-    ``cameras`` ({name, resolution, fx, fy}), ``textures`` ({path, resolves}),
+    ``cameras`` ({name, resolution, fx, fy, alias}: ``alias`` is the name of the ``SourceCamera``
+    alias a single-photo asset gives its camera, else ""), ``textures`` ({path, resolves}),
     ``provenance`` (top-level keys of the defaultPrim's ``lift3d`` customData).
     """
     stage, layer_path = open_asset_stage(path)
@@ -292,6 +310,8 @@ def summarize_asset(path: Path | str) -> dict[str, Any]:
     lights: list[dict[str, Any]] = []
     cameras: list[dict[str, Any]] = []
     textures: list[dict[str, Any]] = []
+    aliases = {(p.GetParent().GetPath(), str(p.GetCustomDataByKey("lift3d:aliasOf"))): p.GetName()
+               for p in stage.Traverse() if p.IsA(UsdGeom.Camera) and is_camera_alias(p)}
     for prim in stage.Traverse():
         if prim.IsA(UsdGeom.Mesh):
             mesh = UsdGeom.Mesh(prim)
@@ -315,10 +335,11 @@ def summarize_asset(path: Path | str) -> dict[str, Any]:
         elif prim.HasAPI(UsdLux.LightAPI):
             lights.append({"path": str(prim.GetPath()), "type": prim.GetTypeName(),
                            "shaping": prim.HasAPI(UsdLux.ShapingAPI)})
-        elif prim.IsA(UsdGeom.Camera):
+        elif prim.IsA(UsdGeom.Camera) and not is_camera_alias(prim):
             cam = _camera_from_prim(prim)
             cameras.append({"name": prim.GetName(), "resolution": [cam.width, cam.height],
-                            "fx": round(cam.fx, 3), "fy": round(cam.fy, 3)})
+                            "fx": round(cam.fx, 3), "fy": round(cam.fy, 3),
+                            "alias": aliases.get((prim.GetParent().GetPath(), prim.GetName()), "")})
         elif prim.IsA(UsdShade.Shader) and UsdShade.Shader(prim).GetIdAttr().Get() == "UsdUVTexture":
             authored, resolved = _resolve_texture(UsdShade.Shader(prim))
             if authored and all(t["path"] != authored for t in textures):
@@ -366,9 +387,9 @@ def format_summary(summary: dict[str, Any]) -> str:
            "yes" if m["emissive"] else "no"] for m in summary["materials"]]),
         ("lights", ["path", "type", "shaping"],
          [[li["path"], li["type"], "yes" if li["shaping"] else "no"] for li in summary["lights"]]),
-        ("cameras", ["name", "resolution", "fx", "fy"],
-         [[c["name"], f"{c['resolution'][0]}x{c['resolution'][1]}", f"{c['fx']:g}", f"{c['fy']:g}"]
-          for c in summary["cameras"]]),
+        ("cameras", ["name", "resolution", "fx", "fy", "alias"],
+         [[c["name"], f"{c['resolution'][0]}x{c['resolution'][1]}", f"{c['fx']:g}", f"{c['fy']:g}",
+           c.get("alias") or "-"] for c in summary["cameras"]]),
         ("textures", ["path", "resolves"],
          [[t["path"], "yes" if t["resolves"] else "NO"] for t in summary["textures"]]),
     ]

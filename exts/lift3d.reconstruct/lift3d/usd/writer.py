@@ -1,8 +1,21 @@
-"""Write an :class:`lift3d.asset.Asset` as a USD asset folder (DESIGN.md section 4).
+"""Write an :class:`lift3d.asset.Asset` as a USD asset folder (``docs/DESIGN.md``, section 4).
 
-Layout of ``NAME/NAME.usda`` (``NAME/textures/albedo.png`` beside it)::
+The folder follows the OpenUSD asset-structure guidelines: a small, readable
+interface layer that a stage references, and the heavy data behind a payload::
 
-    /NAME                    Xform, kind=component, extentsHint, customData "lift3d" = provenance
+    NAME/NAME.usda           interface: defaultPrim /NAME (Xform, kind component, assetInfo, extentsHint,
+                             customData "lift3d" = provenance), the payload arc, and the Cameras
+    NAME/NAME_geo.usdc       the payload: /NAME/Geom and /NAME/Lights, the mesh arrays, subsets and
+                             lamps (crate); it sublayers the materials
+    NAME/NAME_mat.usda       /NAME/Looks: the materials (small, text)
+    NAME/textures/albedo.png
+
+Each layer opens on its own as a complete stage: the geometry layer brings
+its materials along, so its bindings resolve even without the interface.
+
+Composed, the prims are::
+
+    /NAME                    Xform, kind=component
       Geom                   Scope
         mesh                 Mesh: points, faceVertexCounts/Indices, normals (vertex, area-weighted),
                              primvars:st (faceVarying+indices, or vertex), extent, subdivisionScheme none
@@ -14,7 +27,17 @@ Layout of ``NAME/NAME.usda`` (``NAME/textures/albedo.png`` beside it)::
       Lights                 Scope, only when a part is labelled "headlight"
         <part>_<i>           SphereLight + ShapingAPI, one per connected component of the part
       Cameras                Scope
-        SourceCamera         Camera of asset.cameras[0]; SourceCamera_1, SourceCamera_2, ... for the rest
+        <photo>              Camera of each input view, named after its photo (``photo_0.png`` ->
+                             ``photo_0``); customData ``lift3d:photo`` = the photo
+        SourceCamera         with a single photo only: an internal reference to that camera, so
+                             ``Cameras/SourceCamera`` keeps working (customData ``lift3d:aliasOf``)
+
+Why the split: the guidelines keep what a stage needs while the asset is
+unloaded (name, kind, bounds, provenance) in the interface layer and the heavy
+arrays in crate, which ``omniverse-asset-validator`` asks for. Materials are
+small and stay text; lamps belong to the geometry. The cameras stay in the
+interface: they describe how the photos were taken rather than the object, and
+a user can look through them with the payload unloaded.
 
 Materials are bound through a second subset family, ``materialBind``, rather
 than on the ``part`` subsets themselves: that is the family UsdShade's binding
@@ -31,11 +54,8 @@ move the film window so the principal point lands on ``(cx, cy)`` (see
 :func:`camera_apertures`). The exact pixel intrinsics are also stored in the
 camera's customData ``lift3d:intrinsics = [fx, fy, cx, cy, width, height]``.
 
-Format: ``.usda`` by default. Our assets are low-poly (a few thousand
-triangles), so text costs little space, and it is human-readable, diffs and
-merges in version control, and can be inspected without tools. ``.usdc``
-(binary crate) is written when asked for (``fmt="usdc"``, ``output.format``),
-which is the better choice for dense meshes: smaller and faster to load.
+Format: the interface is ``.usda`` by default (``fmt="usdc"`` or
+``output.format`` makes it crate too); the geometry is always crate.
 
 The whole folder is built in a hidden temporary sibling and swapped in with
 :func:`lift3d.atomic.replace_dir_atomic`: an error mid-write leaves the
@@ -60,7 +80,7 @@ from ..asset import Asset, MaterialSpec
 from ..atomic import replace_dir_atomic
 from ..camera import Camera
 from ..errors import InputError
-from ..naming import unique_name
+from ..naming import sanitize_name, unique_name
 
 FORMATS = ("usda", "usdc")
 HORIZONTAL_APERTURE_MM = 20.955
@@ -77,9 +97,25 @@ HEADLIGHT_MIN_LEVEL = 0.17
 """Smallest horizontal share of a lamp's normal (sin of ~10 deg) for which the beam is levelled."""
 
 
-def camera_name(index: int) -> str:
-    """Prim name of the ``index``-th source camera: ``SourceCamera``, ``SourceCamera_1``, ..."""
-    return "SourceCamera" if index == 0 else f"SourceCamera_{index}"
+SOURCE_CAMERA = "SourceCamera"
+"""Name of the alias of a single-photo asset's camera."""
+GEO_SUFFIX, MAT_SUFFIX = "_geo.usdc", "_mat.usda"
+"""File names of the payload's layers, after the asset name."""
+_PAYLOAD_CHILDREN = {"geo": ("Geom", "Lights"), "mat": ("Looks",)}
+
+
+def camera_names(cameras: list[Camera]) -> list[str]:
+    """Prim names of the cameras: each photo's name as a USD identifier (``photo_0.png`` -> ``photo_0``),
+    made unique in order (``photo_0_2`` for a second camera of the same name)."""
+    names: list[str] = []
+    for cam in cameras:
+        names.append(unique_name(sanitize_name(cam.name, fallback="camera"), names))
+    return names
+
+
+def layer_files(name: str, fmt: str = "usda") -> dict[str, str]:
+    """The asset's layer file names: ``interface``, ``geo`` (the payload) and ``mat``."""
+    return {"interface": f"{name}.{fmt}", "geo": name + GEO_SUFFIX, "mat": name + MAT_SUFFIX}
 
 
 def camera_apertures(cam: Camera, horizontal_aperture: float = HORIZONTAL_APERTURE_MM) -> dict[str, float]:
@@ -341,8 +377,9 @@ def _write_cameras(stage: Usd.Stage, root: Sdf.Path, asset: Asset) -> None:
     pts = asset.points.astype(np.float64)
     centre = 0.5 * (pts.max(axis=0) + pts.min(axis=0))
     radius = 0.5 * float(np.linalg.norm(pts.max(axis=0) - pts.min(axis=0)))
-    for i, cam in enumerate(asset.cameras):
-        usd_cam = UsdGeom.Camera.Define(stage, scope.GetPath().AppendChild(camera_name(i)))
+    names = camera_names(asset.cameras)
+    for name, cam in zip(names, asset.cameras):
+        usd_cam = UsdGeom.Camera.Define(stage, scope.GetPath().AppendChild(name))
         usd_cam.AddTransformOp().Set(Gf.Matrix4d(cam.cam_to_world.T.tolist()))
         usd_cam.CreateProjectionAttr(UsdGeom.Tokens.perspective)
         for attr, value in camera_apertures(cam).items():
@@ -354,11 +391,15 @@ def _write_cameras(stage: Usd.Stage, root: Sdf.Path, asset: Asset) -> None:
         prim = usd_cam.GetPrim()
         prim.SetCustomDataByKey("lift3d:intrinsics", Vt.DoubleArray(
             [cam.fx, cam.fy, cam.cx, cam.cy, float(cam.width), float(cam.height)]))
-        prim.SetCustomDataByKey("lift3d:name", cam.name)
+        prim.SetCustomDataByKey("lift3d:photo", cam.name)
+    if len(names) == 1 and names[0] != SOURCE_CAMERA:
+        alias = stage.DefinePrim(scope.GetPath().AppendChild(SOURCE_CAMERA))
+        alias.GetReferences().AddInternalReference(scope.GetPath().AppendChild(names[0]))
+        alias.SetCustomDataByKey("lift3d:aliasOf", names[0])
 
 
 def build_stage(asset: Asset) -> Usd.Stage:
-    """Author ``asset`` into a new in-memory stage (the layout in the module docstring)."""
+    """Author ``asset`` into a new in-memory stage, all in its one root layer (:func:`split_layers` splits it)."""
     stage = Usd.Stage.CreateInMemory()
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.y)
     UsdGeom.SetStageMetersPerUnit(stage, 1.0)
@@ -367,6 +408,9 @@ def build_stage(asset: Asset) -> Usd.Stage:
     stage.SetDefaultPrim(root)
     Usd.ModelAPI(root).SetKind(Kind.Tokens.component)
     root.SetCustomDataByKey("lift3d", to_custom_data(asset.provenance))
+    model = Usd.ModelAPI(root)
+    model.SetAssetName(asset.name)
+    model.SetAssetVersion(__version__)
     layer = stage.GetRootLayer()
     layer.customLayerData = {"lift3d": {"version": __version__}}
     layer.documentation = f"lift3d asset {asset.name}"
@@ -389,6 +433,44 @@ def build_stage(asset: Asset) -> Usd.Stage:
     return stage
 
 
+def _new_layer(source: Sdf.Layer, suffix: str) -> Sdf.Layer:
+    """An anonymous layer with ``source``'s stage metadata (up axis, units, defaultPrim, lift3d version)."""
+    layer = Sdf.Layer.CreateAnonymous(suffix)
+    for key in ("upAxis", "metersPerUnit"):
+        layer.pseudoRoot.SetInfo(key, source.pseudoRoot.GetInfo(key))
+    layer.defaultPrim = source.defaultPrim
+    layer.customLayerData = source.customLayerData
+    return layer
+
+
+def split_layers(stage: Usd.Stage, fmt: str = "usda") -> dict[str, Sdf.Layer]:
+    """Split :func:`build_stage`'s one layer into the asset's layers, by file name (module docstring)."""
+    source = stage.GetRootLayer()
+    root = Sdf.Path.absoluteRootPath.AppendChild(source.defaultPrim)
+    files = layer_files(source.defaultPrim, fmt)
+    out: dict[str, Sdf.Layer] = {}
+    for key in ("geo", "mat"):
+        layer = _new_layer(source, Path(files[key]).suffix)
+        Sdf.PrimSpec(layer.pseudoRoot, root.name, Sdf.SpecifierDef, "Xform")
+        for child in _PAYLOAD_CHILDREN[key]:
+            if source.GetPrimAtPath(root.AppendChild(child)):
+                Sdf.CopySpec(source, root.AppendChild(child), layer, root.AppendChild(child))
+        out[files[key]] = layer
+    out[files["geo"]].subLayerPaths.append("./" + files["mat"])
+    out[files["geo"]].documentation = f"lift3d asset {root.name}: payload (geometry and lamps; materials sublayered)"
+    out[files["mat"]].documentation = f"lift3d asset {root.name}: materials"
+    interface = _new_layer(source, "." + fmt)
+    Sdf.CopySpec(source, root, interface, root)
+    spec = interface.GetPrimAtPath(root)
+    for child in ("Geom", "Looks", "Lights"):
+        if child in spec.nameChildren:
+            del spec.nameChildren[child]
+    spec.payloadList.Prepend(Sdf.Payload("./" + files["geo"]))
+    interface.documentation = source.documentation
+    out[files["interface"]] = interface
+    return out
+
+
 def _write_texture(image: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "RGBA" if image.shape[2] == 4 else "RGB"
@@ -397,18 +479,19 @@ def _write_texture(image: np.ndarray, path: Path) -> None:
 
 def write_asset(asset: Asset, out_dir: Path | str, fmt: str = "usda",
                 then: Callable[[Path], None] | None = None) -> Path:
-    """Write ``asset`` to ``out_dir/<asset.name>/<asset.name>.<fmt>`` (+ ``textures/albedo.png``).
+    """Write ``asset`` to ``out_dir/<asset.name>/``: the interface layer ``<asset.name>.<fmt>``, its payload
+    layers and ``textures/albedo.png`` (the layout in the module docstring).
 
     Args:
         asset: the asset; validated first.
         out_dir: folder that receives the asset folder (created if missing).
-        fmt: ``"usda"`` (text, default) or ``"usdc"`` (binary).
+        fmt: the interface layer's format: ``"usda"`` (text, default) or ``"usdc"`` (binary).
         then: called with the asset layer's path once the asset is in place (e.g. to
             reference it from a stage); if it raises, the asset folder is restored to what
             it was before (the previous asset of that name, or nothing) and the error propagates.
 
     Returns:
-        The path of the asset layer.
+        The path of the interface layer (what a stage references).
 
     Raises:
         InputError: invalid asset data or names, unknown format, or an
@@ -421,14 +504,15 @@ def write_asset(asset: Asset, out_dir: Path | str, fmt: str = "usda",
     except ValueError as exc:
         raise InputError(f"asset {asset.name!r} is invalid: {exc}") from None
     _check_names(asset)
-    stage = build_stage(asset)
-    layer_name = f"{asset.name}.{fmt}"
+    layers = split_layers(build_stage(asset), fmt)
+    layer_name = layer_files(asset.name, fmt)["interface"]
 
     def fill(tmp: Path) -> None:
         if asset.texture is not None:
             _write_texture(np.asarray(asset.texture), tmp / TEXTURE_REL_PATH)
-        if not stage.GetRootLayer().Export(str(tmp / layer_name)):
-            raise OSError(f"could not write {layer_name}")
+        for file_name, layer in layers.items():
+            if not layer.Export(str(tmp / file_name)):
+                raise OSError(f"could not write {file_name}")
 
     target = Path(out_dir) / asset.name
     replace_dir_atomic(target, fill, None if then is None else lambda: then(target / layer_name))
