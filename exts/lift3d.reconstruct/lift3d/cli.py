@@ -280,7 +280,7 @@ def warmup(
 def train(
     out: Annotated[Optional[Path], typer.Option(help="Model file to write (.safetensors; its card goes beside it as "
                                                      ".json). Default: the bundled default model.")] = None,
-    samples: Annotated[int, typer.Option(min=16, help="Procedural training renders.")] = 40000,
+    samples: Annotated[int, typer.Option(min=16, help="Procedural training renders.")] = 30000,
     steps: Annotated[int, typer.Option(min=1, help="Optimiser steps.")] = 8000,
     batch_size: Annotated[int, typer.Option("--batch", min=2, help="Batch size.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of the data, the batches and the initial weights.")] = 0,

@@ -1,0 +1,1 @@
+"""The learned vehicle predictor: training data, network, model files, training and inference."""

@@ -1,0 +1,1 @@
+"""Synthetic training data: procedural vehicles rendered by the project's own Warp kernels."""
