@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from lift3d.atomic import atomic_path, replace_dir_atomic, write_bytes_atomic, write_text_atomic
+from lift3d.atomic import (atomic_path, remove_stale_temp_dirs, replace_dir_atomic, write_bytes_atomic,
+                           write_text_atomic)
 from lift3d.errors import InputError
 
 
@@ -166,3 +168,61 @@ def test_sigkill_while_writing_leaves_the_old_content(tmp_path, mode):
     # The killed writer's partial data sits only in a hidden temporary sibling.
     leftovers = _hidden(tmp_path)
     assert len(leftovers) == 1 and leftovers[0].startswith(f".{target.name}.")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_next_run_removes_a_killed_writers_temporary_folder(tmp_path):
+    target = tmp_path / "asset"
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from lift3d.atomic import replace_dir_atomic
+
+        def fill(tmp):
+            (tmp / "part.bin").write_bytes(b"x" * 1000)
+            print("writing", flush=True)
+            time.sleep(600)
+
+        replace_dir_atomic(Path({str(target)!r}), fill)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"writing"
+        (leftover,) = [tmp_path / n for n in _hidden(tmp_path)]
+        old = leftover.stat().st_mtime - 3600
+        os.utime(leftover, (old, old))  # as if a run before this one had left it
+        assert remove_stale_temp_dirs(tmp_path) == [], "a live writer's folder is never taken"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert _hidden(tmp_path) == [leftover.name]
+    replace_dir_atomic(target, lambda tmp: (tmp / "data.bin").write_bytes(b"new"))
+    assert _hidden(tmp_path) == [], "the next run into the folder removed the killed writer's leftover"
+    assert (target / "data.bin").read_bytes() == b"new"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_stale_sweep_keeps_young_held_and_foreign_folders(tmp_path):
+    def make(name: str, age: float) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "f").write_text("x")
+        t = time.time() - age
+        os.utime(d, (t, t))
+        return d
+
+    stale = make(".car.0123456789ab.tmp", 3600)
+    young = make(".car.aaaaaaaaaaaa.tmp", 0)
+    held = make(".bus.bbbbbbbbbbbb.tmp", 3600)
+    others = [make(".car.old-xyz", 3600), make(".notes.tmp", 3600), make("car.0123456789ab.tmp", 3600)]
+    import fcntl
+
+    fd = os.open(held, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a writer in another open file description holds it
+    try:
+        assert remove_stale_temp_dirs(tmp_path) == [stale]
+    finally:
+        os.close(fd)
+    assert not stale.exists() and young.exists() and held.exists() and all(p.exists() for p in others)
+    assert remove_stale_temp_dirs(tmp_path) == [held], "released: now it is a leftover"

@@ -5,19 +5,38 @@ directory (same filesystem) and then moved over the target with
 ``os.replace``, which POSIX and Windows both guarantee to be atomic: a reader
 (or a crash, or ``kill -9``) sees either the old complete file or the new
 complete one, never a partial one.
+
+A folder being built by :func:`replace_dir_atomic` sits in a hidden sibling
+``.NAME.<hex>.tmp/`` whose writer holds an exclusive ``flock`` on it. A
+``kill -9`` leaves such a folder behind with nobody holding it; the next
+:func:`replace_dir_atomic` into the same parent folder removes the ones that
+are older than the current run and whose lock it can take
+(:func:`remove_stale_temp_dirs`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import InputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no stale-folder removal (nothing can tell a live writer's)
+    fcntl = None  # type: ignore[assignment]
+
+_TEMP_DIR = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+_RUN_START = time.time()
+STALE_MIN_AGE_S = 10.0
+"""A temporary folder younger than this is never removed, whatever its lock says (its writer may not hold it yet)."""
 
 
 def ensure_writable_dir(directory: Path) -> None:
@@ -57,6 +76,57 @@ def _new_temp(target: Path, suffix: str, directory: bool) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a temporary file beside {target}")
+
+
+def _hold(directory: Path) -> int | None:
+    """Take an exclusive ``flock`` on the fresh ``directory``; the fd (close it to release), or None without flock."""
+    if fcntl is None:
+        return None
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def remove_stale_temp_dirs(folder: Path | str, older_than: float | None = None) -> list[Path]:
+    """Remove the temporary folders (``.NAME.<hex>.tmp/``) in ``folder`` that killed writers left behind.
+
+    A folder is removed only when its modification time is before ``older_than``
+    (default: the start of this process, and at least :data:`STALE_MIN_AGE_S`
+    ago) and its exclusive lock can be taken, i.e. no live writer holds it.
+    Without ``flock`` (Windows) nothing is removed. Returns the removed folders.
+    """
+    if fcntl is None:
+        return []
+    cutoff = min(_RUN_START, time.time() - STALE_MIN_AGE_S) if older_than is None else older_than
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            if (not _TEMP_DIR.match(entry.name) or not entry.is_dir(follow_symlinks=False)
+                    or entry.stat(follow_symlinks=False).st_mtime >= cutoff):
+                continue
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live writer holds it
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            if not os.path.exists(entry.path):
+                removed.append(Path(entry.path))
+        finally:
+            os.close(fd)
+    return removed
 
 
 @contextlib.contextmanager
@@ -112,7 +182,9 @@ def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None],
     """
     target = Path(target)
     ensure_writable_dir(target.parent)
+    remove_stale_temp_dirs(target.parent)
     tmp = _new_temp(target, ".tmp", directory=True)
+    held = _hold(tmp)  # held until the end, so a concurrent run's sweep leaves this folder alone
     old: Path | None = None
     try:
         fill(tmp)
@@ -139,3 +211,5 @@ def replace_dir_atomic(target: Path | str, fill: Callable[[Path], None],
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        if held is not None:
+            os.close(held)
