@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -22,10 +21,11 @@ from urllib.request import url2pathname
 
 from pxr import Sdf, Usd
 
+from ..usd import stage_refs
 from ..usd.shared_stage import WRITERS_FOLDER, writer_name
 
-RECONSTRUCTIONS = "/World/Reconstructions"
-"""Parent prim of every reconstruction in a stage (DESIGN.md section 4)."""
+RECONSTRUCTIONS = stage_refs.RECONSTRUCTIONS.pathString
+"""Parent prim of every reconstruction in a stage (see :mod:`lift3d.usd.stage_refs`)."""
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -93,14 +93,9 @@ def writer_layer(stage: Usd.Stage, writer: str) -> Sdf.Layer | None:
     return None
 
 
-def reference_path(layer: Sdf.Layer, asset_path: str | Path) -> str:
-    """How ``layer`` should spell the asset path: ``./NAME/NAME.usda`` when possible, else absolute."""
-    asset = Path(asset_path).resolve()
-    if layer.anonymous or not layer.realPath or local_file(layer.identifier) is None:
-        return asset.as_posix()
-    try:
-        rel = os.path.relpath(asset, Path(layer.realPath).resolve().parent)
-    except ValueError:  # another drive on Windows
-        return asset.as_posix()
-    rel = Path(rel).as_posix()
-    return rel if rel.startswith("../") else f"./{rel}"
+def anchor_dir(layer: Sdf.Layer) -> Path | None:
+    """The local folder ``layer``'s relative asset paths start from; ``None`` (absolute paths) when the
+    layer is anonymous or not a local file."""
+    if local_file(layer.identifier) is None:
+        return None
+    return stage_refs.layer_dir(layer)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -158,6 +159,9 @@ def recorded_source(layer: Sdf.Layer) -> str:
             continue
         for key in ("source", "images", "sources"):
             value = holder.get(key)
+            if isinstance(value, str) and value[:1] == "[":  # lists of dicts are stored as JSON text
+                with contextlib.suppress(ValueError):
+                    value = json.loads(value)
             if isinstance(value, str) and value:
                 return value
             if isinstance(value, (list, tuple)) and value:
