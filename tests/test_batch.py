@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -247,6 +248,70 @@ def test_batch_end_to_end_with_failures_and_resume(tmp_path, tiny_settings, caps
     text = capsys.readouterr().out
     assert "4 images: 0 ok, 2 failed (2 of them in an earlier run, not retried), 2 skipped; 1 other file ignored" in text
     assert "failed: " in text and "flat.jpg" in text
+
+
+def _proc_stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, state letter) of a live process from /proc, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[1]), fields[0]
+
+
+def _descendants(pid: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = stat[0]
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _running(pid: int) -> bool:
+    stat = _proc_stat(pid)
+    return stat is not None and stat[1] not in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process table from /proc")
+def test_sigkill_of_the_batch_driver_leaves_no_process_behind(tmp_path, tiny_settings):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(4):
+        car_blob(folder / f"car{i}.png", 20 + i)
+    cmd = [sys.executable, "-m", "lift3d.cli", "batch", str(folder), "--stage", str(tmp_path / "shared.usda"),
+           "--workers", "2", "--writer", "tester", "--json"]
+    with open(tmp_path / "driver.err", "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    children: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            children = {p for p in _descendants(proc.pid) if _running(p)}
+            workers = [p for p in children if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            if len(workers) >= 2:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the batch ended before its workers were seen: " + \
+            (tmp_path / "driver.err").read_text()[-2000:]
+        assert len(children) >= 2
+        time.sleep(0.5)  # let the workers settle into their imports or first task
+        children |= {p for p in _descendants(proc.pid) if _running(p)}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_running(p) for p in children):
+            time.sleep(0.1)
+        survivors = [p for p in children if _running(p)]
+        assert not survivors, f"processes outlived the killed driver: {survivors}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # never leave anything behind, even when the test fails
+        proc.wait(timeout=30)
 
 
 def test_interrupted_batch_resumes(tmp_path, tiny_settings):

@@ -9,7 +9,11 @@ and yield its outcomes in completion order; the driver alone touches the stage.
   of the CPU cores. If a worker process dies (segfault, OOM kill), the tasks
   that were running are retried one at a time and the others go on in a fresh
   pool, so only the task that kills a worker on its own fails. Worker stdout
-  goes to stderr.
+  goes to stderr. Workers never outlive their driver: on Linux the kernel
+  kills them when it dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a
+  watcher thread ends them once the driver's end of the parent pipe closes
+  (``multiprocessing.parent_process().sentinel``), so a ``kill -9`` of
+  ``lift3d batch`` leaves no worker (and then no resource tracker) behind.
 * :class:`RayEngine`: the task function as a Ray remote task (``num_cpus=1``);
   ``ray.init(address=...)`` joins an existing cluster (the flag or
   ``$RAY_ADDRESS``), otherwise starts a local one with ``num_cpus=workers``.
@@ -25,6 +29,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -63,6 +68,7 @@ def _init_worker(threads: int, preload: tuple[str, ...], started: Any) -> None:
     """
     global _started
     _started = started
+    exit_with_parent()
     signal.signal(signal.SIGINT, _exit_on_interrupt)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -75,6 +81,42 @@ def _init_worker(threads: int, preload: tuple[str, ...], started: Any) -> None:
             continue
     if "warp" in sys.modules:
         sys.modules["warp"].config.quiet = True
+
+
+PARENT_DIED_STATUS = 125
+"""Exit status of a worker that ended because its driver died."""
+
+
+def exit_with_parent() -> None:
+    """In a spawned worker: end this process as soon as the process that started it dies.
+
+    Two mechanisms: Linux's parent-death signal (SIGKILL, delivered by the
+    kernel even while the worker is deep in native code), and on every
+    platform a daemon thread waiting on the parent's sentinel (the pipe that
+    ``multiprocessing`` keeps open to the parent), which calls ``os._exit``.
+    A no-op in a process that was not started by ``multiprocessing``.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_wait_for_parent, args=(parent.sentinel,), name="lift3d-parent-watch",
+                     daemon=True).start()
+
+
+def _wait_for_parent(sentinel: int) -> None:
+    from multiprocessing.connection import wait as wait_ready
+
+    wait_ready([sentinel])  # readable (EOF) once the parent has exited, however it died
+    os._exit(PARENT_DIED_STATUS)
 
 
 def _exit_on_interrupt(signum: int, frame: Any) -> None:
