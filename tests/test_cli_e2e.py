@@ -1,4 +1,4 @@
-"""End to end through the ``lift3d`` command (DESIGN.md section 4): bad input, ``--json``, image formats, stages.
+"""End to end through the ``lift3d`` command (``docs/DESIGN.md`` section 4): bad input, ``--json``, image formats, stages.
 
 Most cases call :func:`lift3d.cli.main` in-process with ``capfd`` (file-descriptor capture, so output
 written by native code such as Warp's would be seen too); two run the installed entry point in a

@@ -1,7 +1,7 @@
 """The asset: plain data that the reconstructor produces and the USD writer stores.
 
 Nothing here imports ``pxr``; :mod:`lift3d.usd` turns an :class:`Asset` into a
-USD asset folder (DESIGN.md section 4) and reads one back.
+USD asset folder (``docs/DESIGN.md``, section 4) and reads one back.
 
 Frames and units: positions in metres in the asset's frame (+Y up; see
 :mod:`lift3d.camera`). Texture coordinates follow USD's ``st`` convention:
@@ -91,7 +91,7 @@ class Asset:
         texture: (H, W, 3) or (H, W, 4) uint8 sRGB albedo image, or ``None``.
         parts: partition of the faces (every face in exactly one part).
         materials: material name -> spec; every ``Part.material`` must exist here.
-        cameras: the input views (``SourceCamera`` prims).
+        cameras: the input views (``Cameras/<photo>`` prims, named after each camera's ``name``).
         provenance: JSON-serialisable record (source digests, settings, version, timings, metrics).
     """
 

@@ -1,4 +1,4 @@
-"""The ``lift3d`` command line (DESIGN.md section 4).
+"""The ``lift3d`` command line (``docs/DESIGN.md``, section 4).
 
 Exit status: 0 on success; 2 with one ``lift3d: error: ...`` line on stderr for
 bad input and for bad usage (a missing argument, an unknown option); 1 when a batch finished with some

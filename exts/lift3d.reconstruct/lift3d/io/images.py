@@ -197,7 +197,7 @@ def load_mask(path: Path | str, size: tuple[int, int]) -> np.ndarray:
 def object_mask(image: LoadedImage, mask_path: Path | str | None = None) -> np.ndarray:
     """The object's (H, W) bool mask for ``image``.
 
-    Order of precedence (DESIGN.md section 4, Inputs):
+    Order of precedence (``docs/DESIGN.md`` section 4, Inputs):
 
     1. the image's alpha channel (``alpha >= 0.5``) when it is not trivially
        opaque: at most 98 % of the pixels are opaque (a photo saved as RGBA

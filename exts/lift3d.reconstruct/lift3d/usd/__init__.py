@@ -1,11 +1,14 @@
 """Everything that touches OpenUSD (``pxr``) lives in this subpackage.
 
 * :mod:`.writer` -- :func:`~.writer.write_asset`: an :class:`lift3d.asset.Asset`
-  to an asset folder ``NAME/NAME.usda`` + ``textures/albedo.png`` (DESIGN.md section 4), atomically.
+  to an asset folder (interface ``NAME/NAME.usda``, crate payload ``NAME_geo.usdc``, materials
+  ``NAME_mat.usda``, ``textures/albedo.png``; ``docs/DESIGN.md`` section 4), atomically.
 * :mod:`.reader` -- :func:`~.reader.read_asset` (exact inverse of the writer),
   :func:`~.reader.summarize_asset` / :func:`~.reader.format_summary` (``lift3d info``).
+* :mod:`.stage_refs` -- the one place that adds (and removes) a reconstruction under
+  ``/World/Reconstructions``: scaffold, prim names, the lock, the reference.
 * :mod:`.compose` -- :func:`~.compose.open_or_create_stage` and
-  :func:`~.compose.add_reference`: an asset under ``/World/Reconstructions`` of a stage.
+  :func:`~.compose.add_reference`: an asset under ``/World/Reconstructions`` of a stage file.
 * :mod:`.checker` -- :func:`~.checker.check_asset`: the USD compliance rules (``usdchecker``).
 * :mod:`.shared_stage` -- one stage, many concurrent writers, one sublayer each.
 

@@ -8,7 +8,7 @@ material binding API, shader types, GeomSubset families, missing references,
 ...). :func:`check_asset` runs whichever the installed ``usd-core`` has (both
 where both exist) with the default, non-ARKit rule set, and adds the texture
 rules every version applies to UsdUVTexture files (a supported image format,
-and, per DESIGN.md, a relative path that resolves).
+and, as ``docs/DESIGN.md`` asks, a relative path that resolves).
 """
 
 from __future__ import annotations
