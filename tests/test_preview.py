@@ -114,3 +114,28 @@ def test_preview_errors_exit_2_and_write_nothing(tmp_path, capsys):
     junk.write_text("not an image")
     assert main(["preview", str(layer), "--photo", str(junk), "--out", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "sheet.jpg").exists()
+
+
+def test_reconstruct_preview_writes_the_sheet_with_the_photo(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("lift3d.pipeline.run", reason="the reconstructor is not available")
+    import json
+
+    from synthetic_inputs import TINY_SETTINGS, car_blob
+
+    (tmp_path / "tiny.toml").write_text(TINY_SETTINGS)
+    monkeypatch.setenv("LIFT3D_CONFIG", str(tmp_path / "tiny.toml"))
+    photo = car_blob(tmp_path / "car.png", 3)
+    assert main(["reconstruct", str(photo), "--preset", "fast", "--out", str(tmp_path / "out"), "--preview",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    sheet = Path(result["preview"])
+    assert sheet == Path(result["asset"]).parent / "preview.png" and sheet.is_file()
+    with Image.open(sheet) as im:
+        rgb = im.convert("RGB")
+    photo_tile = _tile(rgb, 0, 0).reshape(-1, 3).astype(int)
+    car_colour = np.asarray(Image.open(photo).convert("RGBA"))[48, 20, :3].astype(int)
+    assert (np.abs(photo_tile - car_colour).sum(1) < 12).mean() > 0.02, "the input photo is on the sheet"
+    # `lift3d preview` on the asset finds the same photo from its provenance
+    assert main(["preview", result["asset"], "--out", str(tmp_path / "again.png")]) == 0
+    with Image.open(tmp_path / "again.png") as again:
+        assert np.array_equal(_tile(again.convert("RGB"), 0, 0), _tile(rgb, 0, 0))
