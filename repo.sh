@@ -2,7 +2,8 @@
 # lift3d's one entry point, after Kit's repo.sh convention:
 #   ./repo.sh demo     reconstruct the bundled sample photo into a USD stage (+ preview PNG)
 #   ./repo.sh test     run the test suite (unit, gradient checks, end-to-end, Kit stand-ins)
-#   ./repo.sh bench    kernel benchmark against peers (installs the optional peers)
+#   ./repo.sh bench    kernel benchmark against peers (installs the optional peers), then the end-to-end
+#                      benchmark; `bench kernels ARGS` or `bench e2e ARGS` runs one of them
 #   ./repo.sh eval     evaluation harness on ../shared/eval
 #   ./repo.sh build    link kernels/ and config/ into the extension folder (what premake5.lua does)
 # Each verb creates .venv on first use and installs the package with its pinned dependencies.
@@ -77,7 +78,12 @@ case "$verb" in
         ;;
     bench)
         ensure_env "test,bench"
-        exec "$PY" "$ROOT/tools/bench_kernels.py" "$@"
+        case "${1:-}" in
+            kernels) shift; exec "$PY" "$ROOT/tools/bench_kernels.py" "$@" ;;
+            e2e) shift; exec "$PY" "$ROOT/tools/bench_e2e.py" "$@" ;;
+        esac
+        "$PY" "$ROOT/tools/bench_kernels.py" "$@"
+        exec "$PY" "$ROOT/tools/bench_e2e.py"
         ;;
     eval)
         ensure_env "test"
@@ -88,7 +94,7 @@ case "$verb" in
         exec "$PY" "$ROOT/tools/link_build.py" "$@"
         ;;
     *)
-        sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
         [ "$verb" = "help" ] || exit 2
         ;;
 esac
