@@ -24,6 +24,8 @@ from .requests import ReconstructRequest
 from .settings import Settings, load_settings
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+INIT_MODES = ("learned", "search", "both", "predicted")
+"""How a single car photo may be initialised (see :mod:`lift3d.pipeline.initialise`)."""
 """Image formats the reconstructor decodes (as :mod:`lift3d.io.images`)."""
 
 
@@ -48,8 +50,9 @@ def check_image_header(path: Path, what: str = "image") -> tuple[int, int]:
         raise
     except UnidentifiedImageError:
         raise InputError(f"{what} {path} is not a PNG, JPEG or WebP image") from None
-    except Image.DecompressionBombError:
-        raise InputError(f"{what} {path} is too large to decode safely") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{what} {path} is too large to decode safely (more than "
+                         f"{MAX_PIXELS // 1_000_000} MP)") from None
     except PermissionError as exc:
         raise InputError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -98,6 +101,8 @@ def check_request(request: ReconstructRequest, settings: Settings | None = None)
     settings = settings or load_settings(request.config)
     settings.preset(request.preset)
     settings.category(request.category)
+    if request.init is not None and request.init not in INIT_MODES:
+        raise InputError(f"unknown init {request.init!r}; choose one of {', '.join(INIT_MODES)}")
     if not request.images:
         raise InputError("no input images were given")
     if request.mask is not None and len(request.images) > 1:
