@@ -80,6 +80,9 @@ def reconstruct(
     stage: Annotated[Optional[Path], typer.Option(help="USD stage (.usda) to add the reconstruction to.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="User settings file (TOML).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object; no progress output.")] = False,
+    init: Annotated[Optional[str], typer.Option(help="Single car photo: learned (predictor), search (grid "
+                                                     "search) or both (default: the predictor.init setting).")]
+    = None,
     preview: Annotated[bool, typer.Option("--preview", help="Also write the contact sheet (preview.png in the asset folder).")] = False,
 ) -> None:
     """Reconstruct a textured, part-labelled 3D asset from one or more photos."""
@@ -90,7 +93,8 @@ def reconstruct(
     request = ReconstructRequest(images=images, views=views, mask=mask,
                                  category=_choice(category, CATEGORIES, "category"),
                                  preset=_choice(preset, PRESETS, "preset"),
-                                 name=name, out_dir=out, stage=stage, config=config)
+                                 name=name, out_dir=out, stage=stage, config=config,
+                                 init=None if init is None else _choice(init, ("learned", "search", "both"), "init"))
     result = run_with_progress(request, quiet=as_json)
     sheet = None
     if preview:

@@ -57,6 +57,10 @@ class ReconstructRequest:
         config: optional user settings file (TOML).
         fit_shape: deform the template to the silhouettes (``False`` keeps the undeformed,
             camera-placed template: the evaluation baseline).
+        init: how a single car photo without camera is initialised: ``learned`` (the predictor's
+            hypotheses), ``search`` (the template grid search), ``both`` (the better of the two) or
+            ``predicted`` (the predictor's best guess with no refinement; an evaluation line).
+            Default: the ``predictor.init`` setting.
     """
 
     images: list[Path]
@@ -69,6 +73,7 @@ class ReconstructRequest:
     stage: Path | None = None
     config: Path | None = None
     fit_shape: bool = True
+    init: str | None = None
 
     def __post_init__(self) -> None:
         self.images = [Path(p) for p in self.images]

@@ -47,6 +47,20 @@ class StageSettings(_Strict):
     writer: str = ""
 
 
+class PredictorSettings(_Strict):
+    """The learned vehicle predictor (``lift3d train``) and how a single car photo is initialised."""
+
+    model: str = ""
+    init: Literal["learned", "search", "both"] = "both"
+    hypotheses: int = Field(4, ge=1, le=16)
+
+    def model_path(self) -> Path:
+        """The model file: ``model`` (relative to the working folder) or the bundled default."""
+        if self.model:
+            return Path(self.model).expanduser()
+        return config_dir() / "models" / "vehicle_predictor.safetensors"
+
+
 class Preset(_Strict):
     """Time/quality trade-off of one reconstruction (see ``config/presets.toml``)."""
 
@@ -88,6 +102,7 @@ class Settings(BaseSettings):
     output: OutputSettings = OutputSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     stage: StageSettings = StageSettings()
+    predictor: PredictorSettings = PredictorSettings()
     presets: dict[str, Preset] = {}
     categories: dict[str, Category] = {}
 

@@ -207,6 +207,6 @@ def load_model(path: Path | str) -> tuple[Predictor, dict[str, Any]]:
 
 def default_model_path() -> Path:
     """The bundled default model (``config/models/vehicle_predictor.safetensors``)."""
-    from ..settings import config_dir
+    from ..settings import PredictorSettings
 
-    return config_dir() / "models" / "vehicle_predictor.safetensors"
+    return PredictorSettings().model_path()

@@ -227,10 +227,15 @@ def run_training(out: Path, options: TrainOptions, cache_dir: Path | None, quiet
     console = Console(stderr=True)
     columns = (TextColumn("{task.description:<16}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
-    with Progress(*columns, console=console, disable=quiet, refresh_per_second=2) as bar:
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal,
+                  refresh_per_second=2) as bar:
         tasks: dict[str, int] = {}
 
         def report(phase: str, done: int, total: int, figures: dict[str, float]) -> None:
+            if not console.is_terminal and not quiet and (done % 500 == 0 or done == total):
+                # a log file gets one line per 500 steps or samples instead of a bar
+                values = " ".join(f"{k} {v:.4g}" for k, v in figures.items() if isinstance(v, float))
+                console.print(f"{phase} {done}/{total} {values}", highlight=False)
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=total, info="")
             info = ""

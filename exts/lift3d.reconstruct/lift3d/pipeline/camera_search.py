@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ..camera import Camera
+from ..optim import Adam
 from ..kernels.mesh_ops import MeshTopology
 from ..templates import Template
 from .crops import crop_camera, crop_mask, mask_box, soft_target, square_box
@@ -166,7 +167,9 @@ def object_to_camera(points: torch.Tensor, pose_params: dict[str, torch.Tensor],
 def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, mask: np.ndarray, pose: Pose,
            steps: int, sigma: float, check: Callable[[], None], tick: Callable[[], None],
            basis: np.ndarray | None = None, size: int = SEARCH_SIZE, start: Hypothesis | None = None,
-           scale_range: tuple[tuple[float, float], tuple[float, float]] = BodySearch.scale_range) -> Hypothesis:
+           scale_range: tuple[tuple[float, float], tuple[float, float]] = BodySearch.scale_range,
+           pitch_range_deg: tuple[float, float] = PITCH_RANGE_DEG,
+           pitch_prior_deg: float | None = PITCH_PRIOR_DEG) -> Hypothesis:
     """Refine ``pose`` and the template's width and height by Adam on the silhouette loss (working crop).
 
     x and y (about the symmetry plane and the ground) are scaled; the length stays
@@ -183,7 +186,9 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
 
     ``size`` is the working resolution (pixels, square crop); ``start`` continues a
     hypothesis refined before (its scale and coefficients; ``pose`` is its pose).
-    The width and height scales stay in ``scale_range`` (two (low, high) pairs).
+    The width and height scales stay in ``scale_range`` (two (low, high) pairs), the pitch
+    within 5 degrees of ``pitch_range_deg``; ``pitch_prior_deg`` is the elevation the weak
+    pitch prior pulls towards (``None``: no pull, e.g. when a predictor supplied the pitch).
     """
     box = square_box(mask)
     cam = identity_camera(crop_camera(base, box, size))
@@ -203,7 +208,7 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
     log_scale.requires_grad_(True)
     coeffs.requires_grad_(True)
     d = pose.distance
-    opt = torch.optim.Adam([
+    opt = Adam([
         {"params": [params["yaw"], params["pitch"]], "lr": 0.02},
         {"params": [params["log_distance"]], "lr": 0.01},
         {"params": [params["tx"], params["ty"]], "lr": 0.004 * d},
@@ -218,8 +223,9 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
     def loss_fn() -> torch.Tensor:
         cam_pts = object_to_camera(shaped(), params, centre)
         pred = soft_silhouette_torch(cam_pts, topology, cam, size, size, sigma)
-        pitch_error = params["pitch"] - math.radians(PITCH_PRIOR_DEG)
-        prior = 0.02 * (log_scale ** 2).sum() + PITCH_PRIOR_WEIGHT * pitch_error ** 2
+        prior = 0.02 * (log_scale ** 2).sum()
+        if pitch_prior_deg is not None:
+            prior = prior + PITCH_PRIOR_WEIGHT * (params["pitch"] - math.radians(pitch_prior_deg)) ** 2
         prior = prior + MODE_PRIOR_WEIGHT * (coeffs ** 2).sum()
         return silhouette_loss(pred.to(torch.float64), target_img) + prior
 
@@ -230,7 +236,7 @@ def refine(template_points: np.ndarray, topology: MeshTopology, base: Camera, ma
         loss.backward()
         opt.step()
         with torch.no_grad():
-            params["pitch"].clamp_(math.radians(PITCH_RANGE_DEG[0] - 5.0), math.radians(PITCH_RANGE_DEG[1] + 5.0))
+            params["pitch"].clamp_(math.radians(pitch_range_deg[0] - 5.0), math.radians(pitch_range_deg[1] + 5.0))
             for axis, (low, high) in enumerate(scale_range):
                 log_scale[axis].clamp_(math.log(low), math.log(high))
             coeffs.clamp_(-MODE_LIMIT, MODE_LIMIT)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..camera import Camera
+from ..optim import Adam
 from ..kernels.mesh_ops import MeshTopology
 from ..kernels.torch_geometry import LargeStepsParam, laplacian, normal_consistency
 from ..templates import Template
@@ -231,7 +232,7 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
     if fit_pose:
         groups.append({"params": [model.yaw], "lr": 0.005})
         groups.append({"params": [model.translation], "lr": 0.004 * extent})
-    opt = torch.optim.Adam(groups)
+    opt = Adam(groups)
     boxes = [square_box(v.mask) for v in views]
     total = max(1, sum(steps))
     done = 0
@@ -269,3 +270,46 @@ def fit_shape(template: Template, views: list[FitView], start: np.ndarray, trans
         world = model.to_asset(x)
     return FitResult(world.numpy().astype(np.float32), x.numpy().astype(np.float32), model.transform(),
                      model.wheels.params() if model.wheels is not None else None, level_losses)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The fit stage's options (from the preset): working resolutions, Adam steps per level, sharpness."""
+
+    levels: tuple[int, ...]
+    steps: tuple[int, ...]
+    sigma: float
+
+    @classmethod
+    def from_preset(cls, preset) -> "FitOptions":
+        return cls(tuple(preset.levels), tuple(preset.steps), preset.sigma)
+
+
+def fit_stage(template: Template, rgb: np.ndarray | None, views: list[FitView], start: np.ndarray,
+              transform: ObjectTransform, calibrated: bool, options: FitOptions,
+              progress: Callable[[float], None] | None = None,
+              check: Callable[[], None] | None = None) -> tuple[FitResult, dict]:
+    """The run's fit stage: shape (and, with calibrated views, pose and wheels) from the silhouettes.
+
+    A single car photo (``rgb`` given, not ``calibrated``) starts its wheels from the start
+    shape's tyres with the radius of the tyres found in the photo
+    (:func:`.wheel_detect.wheels_from_photo`) and keeps the start's length (size and distance
+    are ambiguous in one photo). Returns the fit and its provenance record.
+    """
+    from .wheel_detect import wheels_from_photo
+
+    info: dict = {}
+    wheel_start = None
+    if template.wheels is not None and not calibrated and rgb is not None:
+        wheel_start, n_tyres = wheels_from_photo(rgb, views[0].mask, views[0].camera,
+                                                 wheels_from_points(template.wheels, start),
+                                                 (float(start[:, 2].min()), float(start[:, 2].max())))
+        info["tyres_found"] = n_tyres
+    fit = fit_shape(template, views, start, transform, list(options.levels), list(options.steps), options.sigma,
+                    fit_pose=calibrated, fit_scale=(True, True, calibrated), wheel_start=wheel_start,
+                    keep_length=not calibrated, fit_wheels=calibrated,
+                    priors=CALIBRATED_PRIORS if calibrated else PHOTO_PRIORS, progress=progress, check=check)
+    info.update({"level_losses": fit.level_losses, "scale": fit.transform.scale.tolist()})
+    if fit.wheels is not None:
+        info["wheels"] = fit.wheels.as_dict()
+    return fit, info

@@ -26,6 +26,7 @@ Materials (UsdPreviewSurface intents, :class:`lift3d.asset.MaterialSpec`):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -33,6 +34,7 @@ import torch
 
 from ..asset import MaterialSpec, Part
 from ..camera import Camera
+from ..optim import Adam
 from ..kernels.bake import bake_texture
 from ..templates import Template
 from .crops import crop_camera, crop_image, crop_mask, square_box
@@ -132,7 +134,7 @@ def refine_texture(points: np.ndarray, template: Template, views: list[tuple[np.
         crops.append((torch.from_numpy(crop_image(rgb, box, PHOTOMETRIC_SIZE)),
                       torch.from_numpy((crop_mask(mask, box, PHOTOMETRIC_SIZE) > 0.99).astype(np.float32)),
                       crop_camera(cam, box, PHOTOMETRIC_SIZE)))
-    opt = torch.optim.Adam([tex], lr=0.01)
+    opt = Adam([tex], lr=0.01)
     for step in range(steps):
         check()
         opt.zero_grad()
@@ -148,3 +150,33 @@ def refine_texture(points: np.ndarray, template: Template, views: list[tuple[np.
             tex.clamp_(0.0, 1.0)
         report(0.5 + 0.5 * (step + 1) / steps)
     return tex.detach().numpy()
+
+
+@dataclass(frozen=True)
+class TextureOptions:
+    """The texture stage's options: texture edge (texels) and photometric refinement steps."""
+
+    size: int
+    photometric_steps: int
+
+    @classmethod
+    def from_settings(cls, preset, settings) -> "TextureOptions":
+        return cls(min(preset.texture_size, settings.output.texture_size), preset.photometric_steps)
+
+
+def texture_stage(points: np.ndarray, template: Template, images: list, masks: list[np.ndarray],
+                  cameras: list[Camera], symmetry_plane: tuple[float, float, float, float] | None, body: str,
+                  options: TextureOptions, check: Callable[[], None] | None = None,
+                  progress: Callable[[float], None] | None = None):
+    """The run's texture stage: the baked albedo, its coverage, and the parts with their materials.
+
+    ``body`` is the chosen body shape or type: windowless ones (a two-wheeler) get no glass.
+    Returns ``(texture, coverage, parts, materials)``.
+    """
+    from ..templates.car import WINDOWLESS_SHAPES
+
+    texture, coverage = bake_albedo(points, template, [(img.rgb, m, cam) for img, m, cam in
+                                                       zip(images, masks, cameras)],
+                                    options.size, symmetry_plane, options.photometric_steps, check, progress)
+    parts, materials = parts_of(template, glass=body not in WINDOWLESS_SHAPES)
+    return texture, coverage, parts, materials

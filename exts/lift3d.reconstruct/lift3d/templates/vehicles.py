@@ -246,3 +246,25 @@ def vehicle_from_car_params(body_type: str, p: CarParams) -> Vehicle:
     params["wheelbase"] = p.wheelbase / p.length
     params["front_axle_offset"] = p.front_axle_offset / p.length
     return Vehicle(body_type, params, np.zeros((2, DEFORM_MODES)))
+
+
+def vehicle_shape_basis(vehicle: Vehicle, template: Template | None = None) -> np.ndarray:
+    """(K, V, 3) displacement (metres) of ``vehicle`` per unit of each :data:`lift3d.templates.car.SHAPE_MODES`
+    parameter: the fit's low-dimensional shape space around a predicted vehicle.
+
+    As :func:`lift3d.templates.car.car_shape_basis`, by central differences, but through
+    :func:`car_params`, so a perturbed profile stays valid near its limits; the wheelbase and
+    axle-offset units (metres) are converted to this table's fractions of the length.
+    """
+    from .car import SHAPE_MODES
+
+    length = max(vehicle.params.get("length", CarParams().length), 0.5)
+    basis = []
+    for name, unit in SHAPE_MODES.items():
+        step = unit / length if name in ("wheelbase", "front_axle_offset") else unit
+        h = 0.25 * step
+        value = vehicle.params[name]
+        hi = vehicle_points(replace(vehicle, params={**vehicle.params, name: value + h}), template)
+        lo = vehicle_points(replace(vehicle, params={**vehicle.params, name: value - h}), template)
+        basis.append((hi - lo) * (step / (2.0 * h)))
+    return np.stack(basis)

@@ -1,0 +1,79 @@
+"""The run's last stage: metrics, provenance, the asset folder, and its reference in a stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..asset import Asset
+from ..camera import Camera
+from ..naming import sanitize_name, unique_name
+from ..requests import ReconstructRequest, ReconstructResult
+from .initialise import Initial
+from .inputs import Inputs
+from .silhouette import hard_mask, mask_iou
+
+
+def asset_name(request: ReconstructRequest, out_dir: Path) -> str:
+    """The asset (folder) name: ``request.name`` as given (an existing asset of that name is replaced),
+    else the first image's name made unique among ``out_dir``'s entries (``car``, ``car_2``, ...), so a
+    second run never overwrites an asset that a stage may already reference."""
+    if request.name:
+        return sanitize_name(request.name)
+    taken = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
+    return unique_name(sanitize_name(Path(request.images[0]).name), taken)
+
+
+def camera_record(camera: Camera, image: Path) -> dict[str, Any]:
+    """A camera as the result's JSON record: intrinsics (pixels), size and camera-to-world."""
+    return {"image": str(image), "fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy,
+            "width": camera.width, "height": camera.height, "cam_to_world": camera.cam_to_world.tolist()}
+
+
+def write_result(inputs: Inputs, masks: list[np.ndarray], initial: Initial, points: np.ndarray,
+                 texture: np.ndarray, coverage: float, parts: list, materials: dict, fit_info: dict,
+                 timings: dict[str, float], check: Callable[[], None],
+                 add_to_stage: Callable[[Path, Path, Path], str]) -> ReconstructResult:
+    """Measure the input-view fit, assemble the provenance and write the asset (atomic).
+
+    ``add_to_stage(stage, asset_layer, source_image)`` adds the reference when the request
+    names a stage; it runs while the new asset folder is in place, and if it fails the
+    stage is unchanged and any asset folder the run replaced is restored.
+    """
+    from ..usd.writer import write_asset
+
+    request, template, images, cameras = inputs.request, inputs.template, inputs.images, initial.cameras
+    ious = [mask_iou(hard_mask(points, template.faces, cam, cam.width, cam.height), m)
+            for cam, m in zip(cameras, masks)]
+    metrics: dict[str, Any] = {"input_view_iou": float(np.mean(ious)), "texture_coverage": coverage}
+    if len(ious) > 1:
+        metrics["input_view_ious"] = [float(v) for v in ious]
+    check()
+    provenance = {
+        "lift3d_version": __version__,
+        "sources": [{"image": img.path.name, "sha256": img.digest, "width": img.width, "height": img.height}
+                    for img in images],
+        "views": str(request.views.name) if request.views is not None else None,
+        "category": request.category, "preset": request.preset, "preset_settings": inputs.preset.model_dump(),
+        "fit_shape": bool(request.fit_shape), "template": template.name,
+        "camera": initial.info, "fit": fit_info, "metrics": metrics, "timings": dict(timings),
+    }
+    name = asset_name(request, inputs.out_dir)  # chosen just before writing: concurrent runs rarely race for it
+    asset = Asset(name=name, points=points.astype(np.float32), faces=template.faces, uv=template.uv,
+                  uv_faces=template.uv_faces, texture=texture, parts=parts, materials=materials,
+                  cameras=cameras, provenance=provenance)
+    added: list[str] = []
+
+    def then(layer: Path) -> None:
+        added.append(add_to_stage(Path(request.stage), layer, images[0].path))
+
+    asset_path = write_asset(asset, inputs.out_dir, inputs.settings.output.format,
+                             then=then if request.stage is not None else None)
+    return ReconstructResult(name=name, asset_path=asset_path, prim_path=added[0] if added else None,
+                             cameras=[camera_record(c, img.path) for c, img in zip(cameras, images)],
+                             metrics={k: v for k, v in metrics.items() if isinstance(v, float)},
+                             timings=dict(timings))
