@@ -126,24 +126,25 @@ def _record(asset, mode, method, preset="fast", **metrics):
             "seconds": metrics.pop("seconds", 10.0), "metrics": metrics}
 
 
-def test_format_table_pairs_methods_and_means():
+def test_format_table_rows_per_method_and_means_over_shared_cases():
     records = [
-        _record("a", "single-fl", "lift3d", input_iou=0.9, heldout_iou=0.8),
+        _record("a", "single-fl", "search", input_iou=0.9, heldout_iou=0.8),
         _record("a", "single-fl", "template", input_iou=0.7, heldout_iou=0.6),
-        _record("b", "single-fl", "lift3d", input_iou=0.5, heldout_iou=0.4),
+        _record("b", "single-fl", "search", input_iou=0.5, heldout_iou=0.4),
         {"asset": "b", "mode": "single-fl", "method": "template", "error": "RuntimeError: boom"},
-        {"asset": "c", "mode": "single-fl", "method": "lift3d", "error": "InputError: bad"},
+        {"asset": "c", "mode": "single-fl", "method": "search", "error": "InputError: bad"},
         {"asset": "c", "mode": "single-fl", "method": "template", "error": "InputError: bad"},
     ]
     table = evaluate.format_table(records)
     lines = table.strip().splitlines()
-    assert lines[0].startswith("| asset | mode | input IoU | held-out IoU |")
-    assert len(lines) == 2 + 3 + 1
-    assert "| a | single-fl | 0.900 / 0.700 | 0.800 / 0.600 |" in table
-    assert "| b | single-fl | 0.500 / – |" in table
-    assert "| c | single-fl | failed |" in table
-    # Means only over rows where both methods have the value: asset a alone.
-    assert "| **mean** | single-fl | 0.900 / 0.700 | 0.800 / 0.600 |" in table
+    assert lines[0].startswith("| asset | mode | method | input IoU | held-out IoU |")
+    assert len(lines) == 2 + 6 + 2
+    assert "| a | single-fl | search | 0.900 | 0.800 |" in table
+    assert "| a | single-fl | template | 0.700 | 0.600 |" in table
+    assert "| b | single-fl | template | failed |" in table
+    # Means only over cases where every method has the value: asset a alone.
+    assert "| **mean** | single-fl | search | 0.900 | 0.800 |" in table
+    assert "| **mean** | single-fl | template | 0.700 | 0.600 |" in table
     assert "b / single-fl / template: RuntimeError: boom" in evaluate.failures(records)
 
 
@@ -157,14 +158,27 @@ def test_quality_report_and_json(tmp_path):
     out = tmp_path / "QUALITY.md"
     evaluate.write_quality(out, records, "note")
     text = out.read_text()
-    assert text.startswith("# Reconstruction quality") and "1.23% / 5.00%" in text
+    assert text.startswith("# Reconstruction quality") and "| 1.23% |" in text and "| 5.00% |" in text
     assert text.index("## Summary") < text.index("preset `fast`") < text.index("preset `best`")
     summary = evaluate.format_summary(records)
-    assert "| fast | multi4 | 1/1 | – / – |" in summary  # the template has no input IoU: no mean
-    assert "| best | multi4 | 2/2 | 0.950 / 0.800 |" in summary and "| 60 / 5 |" in summary
+    assert "| fast | multi4 | template | 1/1 | – |" in summary  # the template has no input IoU: no mean
+    assert "| best | multi4 | lift3d | 2/2 | 0.900 |" in summary and "| 50 |" in summary
+    assert "| best | multi4 | template | 1/2 | 0.800 |" in summary
     data = json.loads(json.dumps(evaluate.jsonable({"x": np.float64(np.nan), "y": np.arange(2)}),
                                  allow_nan=False))
     assert data == {"x": None, "y": [0, 1]}
+
+
+def test_bounding_box_baseline_is_a_closed_box():
+    points = np.array([[0.0, 0.0, 0.0], [2.0, 1.0, 4.0], [1.0, 0.5, 1.0]])
+    corners, faces = evaluate.box_mesh(points)
+    assert corners.min(axis=0).tolist() == [0.0, 0.0, 0.0] and corners.max(axis=0).tolist() == [2.0, 1.0, 4.0]
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    assert len(faces) == 12 and (counts == 2).all()  # every edge shared by two triangles: closed
+    tri = corners[faces]
+    volume = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0
+    assert volume == pytest.approx(8.0)  # outward winding
 
 
 def test_quality_report_has_a_summary_per_category(tmp_path):
@@ -175,9 +189,9 @@ def test_quality_report_has_a_summary_per_category(tmp_path):
     out = tmp_path / "QUALITY.md"
     evaluate.write_quality(out, records, "note")
     text = out.read_text()
-    overall, vehicles, generic = (text.index(key) for key in ("| fast | multi4 | 2/2 | 0.700 / 0.500 |",
-                                                               "| fast | multi4 | 1/1 | 0.900 / 0.700 |",
-                                                               "| fast | multi4 | 1/1 | 0.500 / 0.300 |"))
+    overall, vehicles, generic = (text.index(key) for key in ("| fast | multi4 | lift3d | 2/2 | 0.700 |",
+                                                               "| fast | multi4 | lift3d | 1/1 | 0.900 |",
+                                                               "| fast | multi4 | lift3d | 1/1 | 0.500 |"))
     assert overall < text.index("Vehicles only") < vehicles < text.index("Generic objects only") < generic
     evaluate.write_quality(out, records[:2], "note")  # one category: no per-category tables
     assert "Vehicles only" not in out.read_text()
@@ -185,7 +199,7 @@ def test_quality_report_has_a_summary_per_category(tmp_path):
 
 def test_summary_without_baseline_runs_shows_lift3d_means():
     records = [_record("a", "multi4", "lift3d", input_iou=0.9), _record("b", "multi4", "lift3d", input_iou=0.7)]
-    assert "| fast | multi4 | 2/2 | 0.800 / – |" in evaluate.format_summary(records)
+    assert "| fast | multi4 | lift3d | 2/2 | 0.800 |" in evaluate.format_summary(records)
 
 
 def test_cases():

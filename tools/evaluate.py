@@ -13,10 +13,11 @@ Cases per asset (``--modes``):
 * ``multi``: four calibrated views (``photo_fl``, ``photo_fr``, ``r15_az090``,
   ``r15_az270``, cameras from ``transforms.json``); the other 16 are held out.
 
-Every case is run twice: by the reconstructor (``--preset``) and by the
-**undeformed template** baseline: the same request with
-``ReconstructRequest.fit_shape = False``, so the baseline gets the same camera
-search, placement and texture bake, only no deformation.
+Every case is run by several methods (:data:`SINGLE_METHODS` for one photo: the
+grid search, the predictor alone and the predictor with the fit;
+:data:`MULTI_METHODS` for calibrated views) and two baselines: the **undeformed
+template** (the same request with ``fit_shape=False``, placed by the search or the
+visual hull) and the ground truth's **bounding box** under the true cameras.
 
 Alignment (single view). Without cameras the asset is in the category's
 canonical frame and its ``SourceCamera`` ``C_est`` (camera-to-world) is the
@@ -318,26 +319,69 @@ def canonical_alignment(gt_points: np.ndarray) -> np.ndarray:
     return m
 
 
-def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, preset: str, baseline: bool,
+METHODS = {"search": ("search", True), "predictor": ("predicted", False), "predictor+fit": ("learned", True),
+           "both": ("both", True), "template": ("search", False)}
+"""Single-photo methods: name -> (``ReconstructRequest.init``, fit the shape). ``template`` is the
+undeformed template placed by the grid search; ``predictor`` the predictor's best guess, unrefined."""
+SINGLE_METHODS = ("search", "predictor", "predictor+fit", "template", "bbox")
+MULTI_METHODS = ("lift3d", "template", "bbox")
+BASELINES = ("template", "bbox")
+
+
+def box_mesh(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The axis-aligned bounding box of ``points`` (V, 3) as a closed mesh: (8, 3) points, (12, 3) faces."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    faces = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1], [2, 3, 7], [2, 7, 6],
+                      [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]], dtype=np.int64)
+    return corners, faces
+
+
+def bbox_case(gt: GroundTruth, mode: str, inputs: list[str], preset: str) -> dict[str, Any]:
+    """The bounding-box baseline: the ground truth's own axis-aligned box, under the true cameras.
+
+    It knows the exact pose and size and nothing of the shape, so a reconstruction below it on
+    held-out IoU has a shape (or pose) worse than a box.
+    """
+    record: dict[str, Any] = {"asset": gt.asset, "category": gt.category, "mode": mode, "method": "bbox",
+                              "inputs": inputs, "preset": preset}
+    start = time.perf_counter()
+    points, faces = box_mesh(gt.points)
+    mesh = EvalMesh(points, faces, np.full(len(faces), -1, np.int64), np.zeros((0, 2)), None, None,
+                    [gt.cameras[f] for f in inputs])
+    record["metrics"] = score(mesh, gt, inputs, np.eye(4), parts=False)
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, preset: str, method: str,
              work: Path) -> dict[str, Any]:
-    """Reconstruct ``inputs`` of ``gt`` (one method) and score it; failures are recorded, not raised."""
+    """Reconstruct ``inputs`` of ``gt`` with one method and score it; failures are recorded, not raised.
+
+    ``method``: one of :data:`SINGLE_METHODS` (one photo) or :data:`MULTI_METHODS` (calibrated views).
+    """
     from lift3d.api import ReconstructRequest, reconstruct
     from lift3d.usd.reader import read_asset
 
-    method = "template" if baseline else "lift3d"
+    if method == "bbox":
+        return bbox_case(gt, mode, inputs, preset)
     record: dict[str, Any] = {"asset": gt.asset, "category": gt.category, "mode": mode, "method": method,
                               "inputs": inputs, "preset": preset}
     try:
         views = gt.folder / "transforms.json" if calibrated else None
+        init, fit = METHODS.get(method, (None, method != "template"))
+        if calibrated or gt.category != "car":
+            init = None
         request = ReconstructRequest(images=[gt.images[f] for f in inputs], views=views, category=gt.category,
-                                     preset=preset, name=f"{gt.asset}_{mode}_{method}", out_dir=work,
-                                     fit_shape=not baseline)
+                                     preset=preset, name=f"{gt.asset}_{mode}_{method.replace('+', '_')}",
+                                     out_dir=work, fit_shape=fit, init=init)
         start = time.perf_counter()
         result = reconstruct(request)
         record["seconds"] = time.perf_counter() - start
         record["timings"] = result.timings
         record["reported"] = result.metrics  # the reconstructor's own numbers, as a cross-check
-        mesh = EvalMesh.from_asset(read_asset(result.asset_path))
+        asset = read_asset(result.asset_path)
+        mesh = EvalMesh.from_asset(asset)
         if len(mesh.cameras) != len(inputs):
             raise RuntimeError(f"asset has {len(mesh.cameras)} source cameras for {len(inputs)} inputs")
         if calibrated:
@@ -349,6 +393,10 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
             canonical = canonical_alignment(gt.points)
         record["metrics"] = score(mesh, gt, inputs, transform, parts=gt.category == "car", canonical=canonical)
         record["metrics"]["depth_scale"] = scale
+        if not calibrated:
+            camera = asset.provenance.get("camera", {})
+            record["init"] = {k: camera.get(k) for k in ("chosen", "shape", "body_type", "yaw_deg", "pitch_deg")
+                              if k in camera}
     except Exception as exc:  # one failure must not stop the evaluation
         record["error"] = f"{type(exc).__name__}: {exc}".replace(str(gt.folder.parent.parent), "<data>")
         print(traceback.format_exc(limit=6), file=sys.stderr)
@@ -373,40 +421,47 @@ def _value(record: dict[str, Any], key: str) -> float:
     return math.nan if value is None else float(value)
 
 
-def _cell(ours: float, base: float, fmt: str) -> str:
-    def one(x: float) -> str:
-        return "–" if not math.isfinite(x) else fmt.format(x)
-    return f"{one(ours)} / {one(base)}"
+def _fmt(value: float, fmt: str) -> str:
+    return "–" if not math.isfinite(value) else fmt.format(value)
+
+
+def _methods(records: list[dict[str, Any]]) -> list[str]:
+    """Methods in the order of the records, baselines last."""
+    names = list(dict.fromkeys(r["method"] for r in records))
+    return [m for m in names if m not in BASELINES] + [m for m in BASELINES if m in names]
 
 
 def format_table(records: list[dict[str, Any]]) -> str:
-    """Markdown table: one row per (asset, mode), each cell ``lift3d / template``, then the mean per mode.
+    """Markdown table: one row per (asset, mode, method), then the mean per (mode, method).
 
-    Means are over the rows where both methods produced that metric; failed runs show ``failed``.
+    Means of a column are over the (asset, mode) cases where every method has the value, so the
+    methods are compared on the same cases; failed runs show ``failed``.
     """
-    header = "| asset | mode | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    rule = "|---|---|" + "---:|" * len(COLUMNS)
+    header = "| asset | mode | method | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
+    rule = "|---|---|---|" + "---:|" * len(COLUMNS)
     rows = [header, rule]
-    pairs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    methods = _methods(records)
+    cases: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for r in records:
-        pairs.setdefault((r["asset"], r["mode"]), {})[r["method"]] = r
-    modes: dict[str, list[dict[str, dict[str, Any]]]] = {}
-    for (asset, mode), pair in pairs.items():
-        ours, base = pair.get("lift3d", {"error": "missing"}), pair.get("template", {"error": "missing"})
-        modes.setdefault(mode, []).append({"lift3d": ours, "template": base})
-        if "error" in ours and "error" in base:
-            cells = ["failed"] * len(COLUMNS)
-        else:
-            cells = [_cell(_value(ours, k), _value(base, k), fmt) for k, _, fmt in COLUMNS]
-        rows.append(f"| {asset} | {mode} | " + " | ".join(cells) + " |")
-    for mode, group in modes.items():
-        cells = []
-        for key, _, fmt in COLUMNS:
-            both = [(_value(p["lift3d"], key), _value(p["template"], key)) for p in group]
-            both = [(a, b) for a, b in both if math.isfinite(a) and math.isfinite(b)]
-            cells.append(_cell(float(np.mean([a for a, _ in both])) if both else math.nan,
-                               float(np.mean([b for _, b in both])) if both else math.nan, fmt))
-        rows.append(f"| **mean** | {mode} | " + " | ".join(cells) + " |")
+        cases.setdefault((r["asset"], r["mode"]), {})[r["method"]] = r
+    for (asset, mode), by_method in cases.items():
+        for method in methods:
+            if method not in by_method:
+                continue
+            rec = by_method[method]
+            cells = (["failed"] * len(COLUMNS) if "error" in rec
+                     else [_fmt(_value(rec, k), fmt) for k, _, fmt in COLUMNS])
+            rows.append(f"| {asset} | {mode} | {method} | " + " | ".join(cells) + " |")
+    for mode in dict.fromkeys(m for _, m in cases):
+        group = [by for (a, m), by in cases.items() if m == mode]
+        present = [m for m in methods if any(m in by for by in group)]
+        for method in present:
+            cells = []
+            for key, _, fmt in COLUMNS:
+                values = [[_value(by.get(m, {"error": "missing"}), key) for m in present] for by in group]
+                shared = [v[present.index(method)] for v in values if all(math.isfinite(x) for x in v)]
+                cells.append(_fmt(float(np.mean(shared)) if shared else math.nan, fmt))
+            rows.append(f"| **mean** | {mode} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -419,9 +474,20 @@ def failures(records: list[dict[str, Any]]) -> str:
 QUALITY_INTRO = """# Reconstruction quality
 
 Measured by `tools/evaluate.py` on the evaluation renders in `../shared/eval/renders`
-(Mitsuba 3 renders of licensed 3D assets with exact cameras; see their README). Every cell is
-**lift3d / undeformed template**: the template baseline is the same run without the shape fit
-(`ReconstructRequest(fit_shape=False)`), so it shares the camera search, placement and texture bake.
+(Mitsuba 3 renders of licensed 3D assets with exact cameras; see their README). None of these
+assets was used to train or tune the vehicle predictor (it is trained on procedural vehicles
+only), so every vehicle here is unseen by it. One row per method:
+
+* **search**: one photo, the template grid search (`--init search`), then the shape fit.
+* **predictor**: one photo, the learned predictor's best hypothesis (camera, body type, generator
+  parameters) placed by its mask box, with no refinement at all.
+* **predictor+fit**: one photo, the predictor's top hypotheses refined by render-and-compare
+  (`--init learned`), then the shape fit.
+* **lift3d**: calibrated views (or a generic object), the reconstructor as shipped.
+* **template** (baseline): the undeformed template placed by the grid search
+  (`ReconstructRequest(fit_shape=False, init="search")`) or, with calibrated views, by the visual hull.
+* **bbox** (baseline): the ground truth's own axis-aligned bounding box under the true cameras: exact
+  pose and size, no shape. A method below it on held-out IoU has a shape worse than a box.
 
 * **single-fl / single-fr**: one 256x256 photo-like 3/4 view (`photo_fl` or `photo_fr`), camera
   unknown; the 19 other views are held out. The ground truth is brought into the asset's frame
@@ -563,26 +629,26 @@ SUMMARY_COLUMNS = ("input_iou", "heldout_iou", "volume_iou", "fscore@1%", "fscor
 
 
 def format_summary(records: list[dict[str, Any]]) -> str:
-    """Markdown table of the means per (preset, mode), cells ``lift3d / template`` (the time/quality trade-off)."""
+    """Markdown table of the means per (preset, mode, method): the time/quality trade-off beside the baselines.
+
+    Each mean is over that method's successful runs; ``runs`` counts them.
+    """
     titles = {key: title for key, title, _ in COLUMNS}
     formats = {key: fmt for key, _, fmt in COLUMNS}
-    rows = ["| preset | mode | runs | " + " | ".join(titles[k] for k in SUMMARY_COLUMNS) + " |",
-            "|---|---|---:|" + "---:|" * len(SUMMARY_COLUMNS)]
-    groups: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
+    rows = ["| preset | mode | method | runs | " + " | ".join(titles[k] for k in SUMMARY_COLUMNS) + " |",
+            "|---|---|---|---:|" + "---:|" * len(SUMMARY_COLUMNS)]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
-        groups.setdefault((str(r.get("preset")), r["mode"]), {}).setdefault(r["asset"], {})[r["method"]] = r
-    for (preset, mode), by_asset in groups.items():
-        pairs = [(p.get("lift3d", {"error": "missing"}), p.get("template", {"error": "missing"}))
-                 for p in by_asset.values()]
-        baseline = any("template" in p for p in by_asset.values())  # False after --no-baseline
-        cells = []
-        for key in SUMMARY_COLUMNS:
-            both = [(_value(a, key), _value(b, key)) for a, b in pairs]
-            both = [(a, b) for a, b in both if math.isfinite(a) and (math.isfinite(b) or not baseline)]
-            cells.append(_cell(float(np.mean([a for a, _ in both])) if both else math.nan,
-                               float(np.mean([b for _, b in both])) if both else math.nan, formats[key]))
-        ok = sum("error" not in a for a, _ in pairs)
-        rows.append(f"| {preset} | {mode} | {ok}/{len(pairs)} | " + " | ".join(cells) + " |")
+        groups.setdefault((str(r.get("preset")), r["mode"]), []).append(r)
+    for (preset, mode), group in groups.items():
+        for method in _methods(group):
+            runs = [r for r in group if r["method"] == method]
+            cells = []
+            for key in SUMMARY_COLUMNS:
+                values = [v for v in (_value(r, key) for r in runs) if math.isfinite(v)]
+                cells.append(_fmt(float(np.mean(values)) if values else math.nan, formats[key]))
+            ok = sum("error" not in r for r in runs)
+            rows.append(f"| {preset} | {mode} | {method} | {ok}/{len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -593,7 +659,7 @@ def write_quality(path: Path, records: list[dict[str, Any]], note: str,
     from lift3d.atomic import write_text_atomic
 
     presets = list(dict.fromkeys(str(r.get("preset")) for r in records))
-    text = QUALITY_INTRO + f"\n## Summary\n\n{note}\n\nMeans over the assets, **lift3d / template**:\n\n"
+    text = QUALITY_INTRO + f"\n## Summary\n\n{note}\n\nMeans over the assets per method (each over its successful runs):\n\n"
     text += format_summary(records)
     categories = {"car": "Vehicles only (the category the reconstructor's targets are set on)",
                   "generic": "Generic objects only"}
@@ -660,7 +726,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated reconstruction presets (fast, balanced, best)")
     parser.add_argument("--modes", default="single,multi", help="comma-separated: single, multi")
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most this many assets")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the undeformed-template runs")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the template and bounding-box baselines")
+    parser.add_argument("--methods", default="", help="comma-separated single-photo methods to run "
+                        f"(default: all of {', '.join(SINGLE_METHODS)})")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results JSON file")
     parser.add_argument("--quality", type=Path, default=DEFAULT_QUALITY, help="Markdown report to write")
     args = parser.parse_args(argv)
@@ -693,8 +761,16 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for preset in presets:
                 for mode, inputs, calibrated in _cases(modes):
-                    for baseline in ([False] if args.no_baseline else [False, True]):
-                        rec = run_case(gt, mode, inputs, calibrated, preset, baseline, work)
+                    methods = list(MULTI_METHODS if calibrated else
+                                   (SINGLE_METHODS if category == "car" else ("search", "template", "bbox")))
+                    if calibrated or category != "car":
+                        methods[0] = "lift3d"
+                    if args.methods:
+                        methods = [m for m in methods if m in args.methods.split(",") or m == "lift3d"]
+                    if args.no_baseline:
+                        methods = [m for m in methods if m not in BASELINES]
+                    for method in methods:
+                        rec = run_case(gt, mode, inputs, calibrated, preset, method, work)
                         records.append(rec)
                         status = rec.get("error") or ", ".join(
                             f"{k}={v:.3f}" for k, v in rec["metrics"].items()
