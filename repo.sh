@@ -5,6 +5,7 @@
 #   ./repo.sh bench    kernel benchmark against peers (installs the optional peers), then the end-to-end
 #                      benchmark; `bench kernels ARGS` or `bench e2e ARGS` runs one of them
 #   ./repo.sh eval     evaluation harness on ../shared/eval
+#   ./repo.sh train    train the vehicle predictor (`train --quick`: a tiny run that checks every step)
 #   ./repo.sh build    link kernels/ and config/ into the extension folder (what premake5.lua does)
 # Each verb creates .venv on first use and installs the package with its pinned dependencies.
 set -euo pipefail
@@ -89,12 +90,16 @@ case "$verb" in
         ensure_env "test"
         exec "$PY" "$ROOT/tools/evaluate.py" "$@"
         ;;
+    train)
+        ensure_env "test"
+        exec "$PY" -m lift3d.cli train "$@"
+        ;;
     build)
         ensure_env "test"
         exec "$PY" "$ROOT/tools/link_build.py" "$@"
         ;;
     *)
-        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
         [ "$verb" = "help" ] || exit 2
         ;;
 esac
