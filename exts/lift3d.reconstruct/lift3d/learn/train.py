@@ -188,7 +188,7 @@ def train(template: Template, out: Path, options: TrainOptions, cache_dir: Path 
             loss.backward()
             opt.step()
             step += 1
-            for k, v in {"loss": float(loss), **{k: float(v) for k, v in parts.items()}}.items():
+            for k, v in {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}}.items():
                 running[k] = v if k not in running else 0.95 * running[k] + 0.05 * v
             report("train", step, options.steps, running)
             if step % options.checkpoint_every == 0 or step == options.steps:
