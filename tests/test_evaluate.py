@@ -266,3 +266,20 @@ def test_photo_foreground_table(tmp_path):
     assert "does not exist" in scores[1]["error"]
     table = evaluate.format_photo_foreground(scores)
     assert "| car.png | 12.5% |" in table and "| gone.png | – | failed:" in table
+
+
+def test_camera_table_reports_yaw_errors_and_front_back():
+    def rec(asset, method, yaw, true_yaw, pitch=10.0, true_pitch=12.0, iou=0.9):
+        r = _record(asset, "single-fl", method, input_iou=iou)
+        r["init"] = {"yaw_deg": yaw, "true_yaw_deg": true_yaw, "pitch_deg": pitch, "true_pitch_deg": true_pitch,
+                     "body_type": "van"}
+        return r
+
+    records = [rec("a", "predictor", 355.0, 5.0), rec("b", "predictor", 190.0, 10.0),
+               rec("a", "search", 40.0, 5.0)]
+    assert evaluate.yaw_error_deg(records[0]) == pytest.approx(10.0)
+    assert evaluate.yaw_error_deg(records[1]) == pytest.approx(180.0)
+    table = evaluate.format_camera_table(records)
+    assert "| a | single-fl | predictor | van | 10.0 | yes | 2.0 | 0.900 |" in table
+    assert "| b | single-fl | predictor | van | 180.0 | no |" in table
+    assert "| **all** | | predictor | | median 95.0 | 50% |" in table

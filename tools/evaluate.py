@@ -354,6 +354,70 @@ def bbox_case(gt: GroundTruth, mode: str, inputs: list[str], preset: str) -> dic
     return record
 
 
+def true_view(gt: GroundTruth, frame: str) -> dict[str, float]:
+    """Yaw and pitch (degrees) of a frame's true camera about the ground truth's box centre, in the
+    canonical convention of :mod:`lift3d.pipeline.pose` (the render world has the canonical axes)."""
+    lo, hi = gt.points.min(axis=0), gt.points.max(axis=0)
+    d = gt.cameras[frame].cam_to_world[:3, 3] - 0.5 * (lo + hi)
+    return {"true_yaw_deg": math.degrees(math.atan2(d[0], d[2])) % 360.0,
+            "true_pitch_deg": math.degrees(math.atan2(d[1], math.hypot(d[0], d[2])))}
+
+
+def yaw_error_deg(record: dict[str, Any]) -> float:
+    """Absolute yaw error (degrees, 0-180) of a single-photo run's chosen camera; NaN when unknown."""
+    init = record.get("init") or {}
+    if init.get("yaw_deg") is None or init.get("true_yaw_deg") is None:
+        return math.nan
+    return abs((init["yaw_deg"] - init["true_yaw_deg"] + 180.0) % 360.0 - 180.0)
+
+
+def format_camera_table(records: list[dict[str, Any]]) -> str:
+    """Markdown table of the single-photo camera estimates: per asset and method, the chosen body,
+    yaw error, front/back and pitch error, then the means per method."""
+    rows = ["| asset | mode | method | body | yaw error (deg) | front/back | pitch error (deg) | input IoU |",
+            "|---|---|---|---|---:|:---:|---:|---:|"]
+    per_method: dict[str, list[tuple[float, float, float]]] = {}
+    for r in records:
+        if "error" in r or not r.get("init") or r["method"] in BASELINES:
+            continue
+        init = r["init"]
+        err = yaw_error_deg(r)
+        pitch = abs(init.get("pitch_deg", math.nan) - init.get("true_pitch_deg", math.nan))
+        body = init.get("body_type") or init.get("shape") or ""
+        rows.append(f"| {r['asset']} | {r['mode']} | {r['method']} | {body} | {_fmt(err, '{:.1f}')} | "
+                    f"{'yes' if err < 90 else 'no'} | {_fmt(pitch, '{:.1f}')} | "
+                    f"{_fmt(_value(r, 'input_iou'), '{:.3f}')} |")
+        per_method.setdefault(r["method"], []).append((err, pitch, _value(r, "input_iou")))
+    for method, values in per_method.items():
+        errs = np.array(values, dtype=np.float64)
+        rows.append(f"| **all** | | {method} | | median {_fmt(float(np.nanmedian(errs[:, 0])), '{:.1f}')} | "
+                    f"{float(np.mean(errs[:, 0] < 90)):.0%} | median {_fmt(float(np.nanmedian(errs[:, 1])), '{:.1f}')}"
+                    f" | {_fmt(float(np.nanmean(errs[:, 2])), '{:.3f}')} |")
+    return "\n".join(rows) + "\n"
+
+
+def model_card_section() -> str:
+    """The default predictor's card: its training run and its validation on held-out procedural views."""
+    from lift3d.learn.model import card_path, default_model_path
+
+    path = card_path(default_model_path())
+    if not path.is_file():
+        return ""
+    card = json.loads(path.read_text())
+    v = card.get("validation", {})
+    o = card.get("options", {})
+    return ("\n## The vehicle predictor\n\n"
+            f"Default model `{default_model_path().name}` (card `{path.name}`): trained by `lift3d train` on "
+            f"{o.get('samples')} procedural renders (generator version {card.get('generator_version')}), "
+            f"{card.get('steps')} steps of batch {o.get('batch')}, seed {card.get('seed')}, in "
+            f"{card.get('training_seconds', 0) / 60:.0f} min of training on the CPU. Validation on "
+            f"{v.get('views')} held-out procedural views (other seed; no refinement):\n\n"
+            "| front/back correct | median yaw error | body-type accuracy | silhouette IoU (predicted vehicle, "
+            "predicted camera) |\n|---:|---:|---:|---:|\n"
+            f"| {v.get('front_back_accuracy', math.nan):.1%} | {v.get('median_yaw_error_deg', math.nan):.1f} deg | "
+            f"{v.get('body_type_accuracy', math.nan):.1%} | {v.get('silhouette_iou', math.nan):.3f} |\n")
+
+
 def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, preset: str, method: str,
              work: Path) -> dict[str, Any]:
     """Reconstruct ``inputs`` of ``gt`` with one method and score it; failures are recorded, not raised.
@@ -397,6 +461,7 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
             camera = asset.provenance.get("camera", {})
             record["init"] = {k: camera.get(k) for k in ("chosen", "shape", "body_type", "yaw_deg", "pitch_deg")
                               if k in camera}
+            record["init"].update(true_view(gt, inputs[0]))
     except Exception as exc:  # one failure must not stop the evaluation
         record["error"] = f"{type(exc).__name__}: {exc}".replace(str(gt.folder.parent.parent), "<data>")
         print(traceback.format_exc(limit=6), file=sys.stderr)
@@ -674,6 +739,12 @@ def write_quality(path: Path, records: list[dict[str, Any]], note: str,
         failed = failures(subset)
         if failed:
             text += "\n### Failed runs\n\n" + failed
+    single = [r for r in records if r.get("init")]
+    text += model_card_section()
+    if single:
+        text += ("\nSingle-photo camera estimates on the evaluation renders (the predictor's lines are its "
+                 "transfer from procedural Warp renders to Mitsuba renders of real assets):\n\n")
+        text += format_camera_table(single)
     if foreground:
         text += "\n" + FOREGROUND_INTRO + "\n" + format_foreground(foreground)
     if photo_foreground:
