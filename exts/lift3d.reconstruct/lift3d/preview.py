@@ -177,7 +177,7 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return m & ~inner
 
 
-def _orbit_cameras(asset: Asset, box: int) -> list[tuple[str, Camera]]:
+def orbit_cameras(asset: Asset, box: int) -> list[tuple[str, Camera]]:
     """The four orbit cameras, framing the asset's bounding sphere."""
     lo, hi = asset.points.min(axis=0), asset.points.max(axis=0)
     centre = 0.5 * (lo + hi)
@@ -295,7 +295,7 @@ def contact_sheet(asset: Asset, photo: Path | str | None = None, tile: int = TIL
         tiles.append(_caption(_message_tile("the asset records\nno source camera", tile, font), "overlay", font))
 
     # parts, coloured by label, and their legend
-    orbits = _orbit_cameras(asset, tile)
+    orbits = orbit_cameras(asset, tile)
     rgb, mask = render_view(asset, orbits[0][1], tile, tile, mode="parts")
     tiles.append(_caption(_to_u8(_on_white(rgb, mask)), "parts by label", font))
     tiles.append(_caption(_legend_tile(asset, tile, font), "legend", font))
