@@ -200,8 +200,11 @@ def test_json_prints_one_object_and_no_progress(inputs, tmp_path):
     assert result["cameras"][0]["width"] == 96 and len(result["cameras"][0]["cam_to_world"]) == 4
     assert 0.5 < result["metrics"]["input_view_iou"] <= 1.0
     assert set(result["timings"]) == {"load", "mask", "camera", "shape", "texture", "write"}
+    progress = [line for line in proc.stderr.splitlines() if not line.startswith("lift3d: warning: ")]
     for stage in ("camera", "shape", "texture", "%"):
-        assert stage not in proc.stderr
+        assert not any(stage in line for line in progress)
+    assert [line[len("lift3d: warning: "):] for line in proc.stderr.splitlines() if line not in progress] \
+        == result["warnings"]  # one stderr line per warning
 
 
 class _Clock:

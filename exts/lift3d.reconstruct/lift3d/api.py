@@ -29,6 +29,10 @@ def reconstruct(request: ReconstructRequest, progress: ProgressFn | None = None,
                 cancel: CancelToken | None = None, settings: Any = None) -> ReconstructResult:
     """Run a reconstruction end to end: load, fit, texture, write the asset, add it to a stage.
 
+    A single photo holding several objects gives one asset per object (``request.objects``,
+    :mod:`lift3d.pipeline.objects`): the result is the largest's, the others are in
+    ``result.other_objects``. ``result.warnings`` says what may be wrong with each result.
+
     The request is checked (:func:`lift3d.preflight.check_request`) before torch and Warp are imported,
     so bad input fails fast; the settings' ``runtime`` section then sets the kernels' device and threads.
     """
@@ -36,7 +40,7 @@ def reconstruct(request: ReconstructRequest, progress: ProgressFn | None = None,
 
     settings = check_request(request, settings)
     from .kernels.launch import configure  # heavy imports (torch, warp) only from here on
-    from .pipeline.run import run_reconstruction
+    from .pipeline.objects import reconstruct_objects
 
     configure(threads=settings.runtime.threads, device=settings.runtime.device)
-    return run_reconstruction(request, progress=progress, cancel=cancel, settings=settings)
+    return reconstruct_objects(request, progress=progress, cancel=cancel, settings=settings)

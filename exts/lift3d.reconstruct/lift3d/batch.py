@@ -252,7 +252,8 @@ def reconstruct_one(task: ImageTask) -> TaskOutcome:
                                  "install the same version on every node", 0.0)
     try:
         result = reconstruct(ReconstructRequest(images=[Path(task.image)], category=task.category,
-                                                preset=task.preset, name=task.name, out_dir=Path(task.out_dir)))
+                                                preset=task.preset, name=task.name, out_dir=Path(task.out_dir),
+                                                objects="largest"))
     except InputError as exc:
         return TaskOutcome(None, str(exc), time.perf_counter() - start, retry=False)
     except Lift3dError as exc:

@@ -84,9 +84,12 @@ def reconstruct(
                                                      "search) or both (default: the predictor.init setting).")]
     = None,
     preview: Annotated[bool, typer.Option("--preview", help="Also write the contact sheet (preview.png in the asset folder).")] = False,
+    objects: Annotated[str, typer.Option(metavar="all|largest|N", help="Single photo with several objects: "
+                                         "one asset each (all), only the largest, or the N largest.")] = "all",
 ) -> None:
     """Reconstruct a textured, part-labelled 3D asset from one or more photos."""
     from .api import ReconstructRequest
+    from .preflight import object_choice
     from .progress import run_with_progress
 
     _note_sanitised(name)
@@ -94,21 +97,32 @@ def reconstruct(
                                  category=_choice(category, CATEGORIES, "category"),
                                  preset=_choice(preset, PRESETS, "preset"),
                                  name=name, out_dir=out, stage=stage, config=config,
-                                 init=None if init is None else _choice(init, ("learned", "search", "both"), "init"))
+                                 init=None if init is None else _choice(init, ("learned", "search", "both"), "init"),
+                                 objects=object_choice(objects))
     result = run_with_progress(request, quiet=as_json)
-    sheet = None
+    sheets = []
     if preview:
         from .preview import write_preview
 
-        sheet = write_preview(result.asset_path, photo=images[0])
+        sheets = [write_preview(r.asset_path, photo=images[0]) for r in result.all_results()]
     if as_json:
-        _echo_json({**result.to_json(), **({"preview": str(sheet)} if sheet is not None else {})})
+        out = result.to_json()
+        if sheets:
+            out["preview"] = str(sheets[0])
+            for record, sheet in zip(out.get("other_objects", []), sheets[1:]):
+                record["preview"] = str(sheet)
+        _echo_json(out)
     else:
-        iou = result.metrics.get("input_view_iou")
-        typer.echo(f"{result.asset_path}" + (f"  (input-view IoU {iou:.3f})" if iou is not None else "")
-                   + (f"  -> {result.prim_path}" if result.prim_path else ""))
-        if sheet is not None:
+        for r in result.all_results():
+            iou = r.metrics.get("input_view_iou")
+            typer.echo(f"{r.asset_path}" + (f"  (input-view IoU {iou:.3f})" if iou is not None else "")
+                       + (f"  -> {r.prim_path}" if r.prim_path else ""))
+        for sheet in sheets:
             typer.echo(f"preview: {sheet}")
+    several = len(result.all_results()) > 1
+    for r in result.all_results():
+        for text in r.warnings:
+            typer.echo(f"lift3d: warning: {r.name + ': ' if several else ''}{text}", err=True)
 
 
 @app.command()

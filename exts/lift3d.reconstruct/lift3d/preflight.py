@@ -25,6 +25,18 @@ from .settings import Settings, load_settings
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 INIT_MODES = ("learned", "search", "both", "predicted")
+OBJECT_CHOICES = ("all", "largest")
+
+
+def object_choice(value: object) -> str | int:
+    """``objects`` of a request, normalised: ``all``, ``largest`` or a count N >= 1 (also given as text)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    if value in OBJECT_CHOICES:
+        return value
+    raise InputError(f"unknown objects {value!r}; choose all, largest or a number of objects (1 or more)")
 """How a single car photo may be initialised (see :mod:`lift3d.pipeline.initialise`)."""
 """Image formats the reconstructor decodes (as :mod:`lift3d.io.images`)."""
 
@@ -103,6 +115,7 @@ def check_request(request: ReconstructRequest, settings: Settings | None = None)
     settings.category(request.category)
     if request.init is not None and request.init not in INIT_MODES:
         raise InputError(f"unknown init {request.init!r}; choose one of {', '.join(INIT_MODES)}")
+    object_choice(request.objects)
     if not request.images:
         raise InputError("no input images were given")
     if request.mask is not None and len(request.images) > 1:

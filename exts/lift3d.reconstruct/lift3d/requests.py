@@ -7,6 +7,7 @@ other. :mod:`lift3d.api` re-exports all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -61,6 +62,11 @@ class ReconstructRequest:
             hypotheses), ``search`` (the template grid search), ``both`` (the better of the two) or
             ``predicted`` (the predictor's best guess with no refinement; an evaluation line).
             Default: the ``predictor.init`` setting.
+        objects: which separate objects of a single photo's mask become assets (the mask is split
+            into connected regions above a minimum size, :func:`lift3d.io.foreground.split_objects`):
+            ``all`` (default: each its own asset, ``NAME``, ``NAME_2``, ...), ``largest`` (one asset,
+            as for a photo of one object) or a number N (the N largest). Each object is fitted to its
+            own mask, the others masked out. Ignored for several (calibrated) photos.
     """
 
     images: list[Path]
@@ -74,6 +80,7 @@ class ReconstructRequest:
     config: Path | None = None
     fit_shape: bool = True
     init: str | None = None
+    objects: str | int = "all"
 
     def __post_init__(self) -> None:
         self.images = [Path(p) for p in self.images]
@@ -94,6 +101,11 @@ class ReconstructResult:
         cameras: per input view, ``{"image", "fx", "fy", "cx", "cy", "width", "height", "cam_to_world"}``.
         metrics: at least ``input_view_iou`` (mask IoU at the input views, mean).
         timings: seconds per stage.
+        warnings: short sentences on what may be wrong with the result (see :mod:`lift3d.pipeline.signals`).
+        signals: the quality signals behind the warnings (mask source and confidence, input fit,
+            predictor confidence and agreement, camera range, texture coverage).
+        other_objects: with several objects in the photo, the results of the second, third, ...
+            object (this result is the largest's).
     """
 
     name: str
@@ -102,12 +114,23 @@ class ReconstructResult:
     cameras: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    signals: dict[str, Any] = field(default_factory=dict)
+    other_objects: list["ReconstructResult"] = field(default_factory=list)
+
+    def all_results(self) -> list["ReconstructResult"]:
+        """This result and those of the other objects, largest first."""
+        return [self, *self.other_objects]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` object of the CLI."""
-        out = asdict(self)
+        """The ``--json`` object of the CLI (``other_objects`` only when there are several objects)."""
+        others = self.other_objects
+        out = asdict(dataclasses.replace(self, other_objects=[]))
+        out.pop("other_objects")
         out["asset"] = str(out.pop("asset_path"))
         out["prim"] = out.pop("prim_path")
+        if others:
+            out["other_objects"] = [o.to_json() for o in others]
         return out
 
 

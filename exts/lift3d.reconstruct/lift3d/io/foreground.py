@@ -11,7 +11,10 @@ vignetting) labels pixels it explains within the strip's own residual spread
 :data:`WORK_SIDE` pixels, GrabCut runs from both seedings and the result whose foreground and
 background colour histograms differ most is kept. Then the label map is upscaled to full resolution
 and cleaned: morphological opening and closing, the largest connected
-component, holes filled (a car's see-through windows belong to its silhouette).
+component (or, with ``keep="all"``, every object of :func:`split_objects`),
+holes filled (a car's see-through windows belong to its silhouette).
+:func:`extract_foreground_info` also says how many objects it found and how
+confident it is (:func:`mask_confidence`).
 
 The result is refused (:class:`~lift3d.errors.InputError`) when the photo has
 no separable object: a (nearly) uniform image, an object that touches all four
@@ -34,6 +37,35 @@ MIN_FRACTION = 0.005
 MAX_FRACTION = 0.95
 MIN_SEPARATION = 0.3
 """Smallest Bhattacharyya distance between foreground and background colour histograms."""
+CLEAR_SEPARATION = 0.7
+"""A separation at or above this counts as fully confident (see :func:`mask_confidence`)."""
+MIN_OBJECT_FRACTION = 0.002
+"""An object (connected region of a mask) covers at least this fraction of the image..."""
+MIN_OBJECT_RATIO = 0.15
+"""...and at least this fraction of the largest object's area; smaller regions are specks or fragments."""
+
+
+def split_objects(mask: np.ndarray) -> list[np.ndarray]:
+    """The separate objects of a mask: its 8-connected regions above the minimum size
+    (:data:`MIN_OBJECT_FRACTION` of the image and :data:`MIN_OBJECT_RATIO` of the largest region),
+    largest first, each an (H, W) bool mask with its holes filled. Regions below the size are dropped.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return []
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    floor = max(MIN_OBJECT_FRACTION * mask.size, MIN_OBJECT_RATIO * float(areas.max()))
+    order = [int(i) for i in np.argsort(-areas, kind="stable") if areas[i] >= floor]
+    return [_fill_holes(labels == i + 1) for i in order]
+
+
+def mask_confidence(separation: float, seed_agreement: float) -> float:
+    """How far an automatic mask can be trusted, in [0, 1]: the smaller of the colour separation
+    (Bhattacharyya distance, mapped from :data:`MIN_SEPARATION` = 0 to :data:`CLEAR_SEPARATION` = 1)
+    and the agreement (IoU) of the two independent GrabCut seedings."""
+    sep = (separation - MIN_SEPARATION) / (CLEAR_SEPARATION - MIN_SEPARATION)
+    return float(round(min(max(0.0, min(1.0, sep)), max(0.0, min(1.0, seed_agreement))), 4))
 
 
 def _fail(name: str) -> InputError:
@@ -104,14 +136,24 @@ def _grabcut(image: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
 
 def extract_foreground(rgb: np.ndarray, name: str = "the image") -> np.ndarray:
-    """Segment the main object of a photo.
+    """Segment the main object of a photo: the mask of :func:`extract_foreground_info`."""
+    return extract_foreground_info(rgb, name)[0]
+
+
+def extract_foreground_info(rgb: np.ndarray, name: str = "the image", keep: str = "largest"
+                            ) -> tuple[np.ndarray, dict]:
+    """Segment the main object (``keep="largest"``) or every object (``keep="all"``) of a photo.
 
     Args:
         rgb: (H, W, 3) float colour in [0, 1] (sRGB-encoded or linear; only contrasts matter).
         name: how error messages refer to the image (its file name).
 
     Returns:
-        (H, W) bool mask, True on the object: one connected region without holes.
+        (H, W) bool mask, True on the object: one connected region without holes (``keep="all"``:
+        every object of :func:`split_objects`), and a record: ``objects`` (how many separate objects
+        were found), ``separation`` (foreground/background colour distance), ``seed_agreement``
+        (IoU of the two seedings' results, 1 when only one was usable) and ``confidence``
+        (:func:`mask_confidence`).
 
     Raises:
         InputError: "no separable object found in <name>; supply --mask or an
@@ -131,7 +173,7 @@ def extract_foreground(rgb: np.ndarray, name: str = "the image") -> np.ndarray:
     strip = max(2, round(0.03 * min(sw, sh)))
     rect = np.full((sh, sw), cv2.GC_BGD, dtype=np.uint8)
     rect[strip:sh - strip, strip:sw - strip] = cv2.GC_PR_FGD
-    best, best_score = None, -1.0
+    best, best_score, usable = None, -1.0, []
     for seeds in (rect, _plate_labels(small, strip)):
         fg_small = _grabcut(small, seeds)
         # An object reaching the seed strip on every side extends past the frame.
@@ -139,6 +181,7 @@ def extract_foreground(rgb: np.ndarray, name: str = "the image") -> np.ndarray:
                    fg_small[:, strip].any(), fg_small[:, sw - strip - 1].any()]
         if all(touched) or not MIN_FRACTION <= fg_small.mean() <= MAX_FRACTION:
             continue
+        usable.append(fg_small)
         score = _separation(small, fg_small)
         if score > best_score:
             best, best_score = fg_small, score
@@ -151,11 +194,21 @@ def extract_foreground(rgb: np.ndarray, name: str = "the image") -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     fg_u8 = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     fg_u8 = cv2.morphologyEx(fg_u8, cv2.MORPH_CLOSE, kernel)
-    mask = _fill_holes(_largest_component(fg_u8 > 0))
+    objects = split_objects(fg_u8 > 0)
+    if keep == "all" and objects:
+        mask = np.logical_or.reduce(objects)
+    else:
+        mask = _fill_holes(_largest_component(fg_u8 > 0))
 
     fraction = float(mask.mean())
     if not MIN_FRACTION <= fraction <= MAX_FRACTION:
         raise _fail(name)
-    if _separation(image_u8, mask) < MIN_SEPARATION:
+    separation = _separation(image_u8, mask)
+    if separation < MIN_SEPARATION:
         raise _fail(name)
-    return mask
+    agreement = 1.0
+    if len(usable) == 2:
+        union = np.logical_or(*usable).sum()
+        agreement = float(np.logical_and(*usable).sum() / union) if union else 0.0
+    return mask, {"objects": max(1, len(objects)), "separation": round(separation, 4),
+                  "seed_agreement": round(agreement, 4), "confidence": mask_confidence(separation, agreement)}

@@ -195,7 +195,13 @@ def load_mask(path: Path | str, size: tuple[int, int]) -> np.ndarray:
 
 
 def object_mask(image: LoadedImage, mask_path: Path | str | None = None) -> np.ndarray:
-    """The object's (H, W) bool mask for ``image``.
+    """The object's (H, W) bool mask for ``image``: the mask of :func:`object_mask_info`."""
+    return object_mask_info(image, mask_path)[0]
+
+
+def object_mask_info(image: LoadedImage, mask_path: Path | str | None = None,
+                     keep: str = "largest") -> tuple[np.ndarray, dict]:
+    """The object's (H, W) bool mask for ``image`` and where it came from.
 
     Order of precedence (``docs/DESIGN.md`` section 4, Inputs):
 
@@ -204,17 +210,25 @@ def object_mask(image: LoadedImage, mask_path: Path | str | None = None) -> np.n
        with a stray transparent pixel falls through to 2 and 3);
     2. otherwise the mask file ``mask_path`` (see :func:`load_mask`);
     3. otherwise automatic foreground extraction
-       (:func:`lift3d.io.foreground.extract_foreground`).
+       (:func:`lift3d.io.foreground.extract_foreground_info`; ``keep="all"`` keeps every
+       object it finds instead of the largest).
+
+    The record has ``source`` (``alpha``, ``given`` or ``automatic``), ``objects`` (how many
+    separate objects the mask holds, :func:`lift3d.io.foreground.split_objects`) and, for an
+    automatic mask, ``confidence`` in [0, 1] with what it is made of.
 
     Raises :class:`InputError` if the chosen mask is empty or nearly full-frame,
     or if no object can be separated automatically.
     """
+    from .foreground import extract_foreground_info, split_objects
+
     if image.alpha is not None:
         opaque = image.alpha >= 0.5
         if float(opaque.mean()) <= FULL_FRAME_FRACTION:
-            return _check_coverage(opaque, f"the transparency (alpha channel) of {image.path}")
+            mask = _check_coverage(opaque, f"the transparency (alpha channel) of {image.path}")
+            return mask, {"source": "alpha", "objects": max(1, len(split_objects(mask)))}
     if mask_path is not None:
-        return load_mask(mask_path, image.size)
-    from .foreground import extract_foreground
-
-    return extract_foreground(image.rgb, name=str(image.path))
+        mask = load_mask(mask_path, image.size)
+        return mask, {"source": "given", "objects": max(1, len(split_objects(mask)))}
+    mask, info = extract_foreground_info(image.rgb, name=str(image.path), keep=keep)
+    return mask, {"source": "automatic", **info}

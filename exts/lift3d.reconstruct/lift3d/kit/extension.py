@@ -250,7 +250,7 @@ class Lift3dExtension(omni.ext.IExt):
         for plan in plans:
             name = self._unique_asset_name(plan.images[0], out_dir)
             request = ReconstructRequest(images=plan.images, views=plan.views, category=category, preset=preset,
-                                         name=name, out_dir=out_dir, config=None)
+                                         name=name, out_dir=out_dir, config=None, objects="largest")
             self._jobs.submit(request, settings=settings,
                               context={"usd_context_name": usd_context_name, "stage": stage_identity(stage)})
         self._refresh_progress()
@@ -313,4 +313,5 @@ class Lift3dExtension(omni.ext.IExt):
         if self._window is not None:
             self._window.add_result(PanelResult(result.name, prim_path, iou))
         notify(f"lift3d: {result.name} added at {prim_path}"
-               + (f" (input-view IoU {iou:.3f})" if iou is not None else ""))
+               + (f" (input-view IoU {iou:.3f})" if iou is not None else "")
+               + "".join(f"\nwarning: {text}" for text in result.warnings), warning=bool(result.warnings))

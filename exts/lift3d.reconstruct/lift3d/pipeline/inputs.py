@@ -78,8 +78,36 @@ def load_inputs(request: ReconstructRequest, settings: Settings | None = None) -
     return Inputs(request, settings, preset, category, template, images, cameras, out_dir)
 
 
+@dataclass
+class ObjectMask:
+    """One object of a photo that holds several (:mod:`.objects`), given to the run explicitly.
+
+    Attributes:
+        mask: (H, W) bool, this object only (the others masked out).
+        info: the mask's record (``source``, ``objects``, ``confidence`` ...; ``object``: 1-based rank by size).
+        reference: (4, 4) camera-to-world of the largest object's camera, or ``None`` for the largest
+            itself; the asset is then placed in that object's frame (:func:`.objects.placement`).
+    """
+
+    mask: np.ndarray
+    info: dict
+    reference: np.ndarray | None = None
+
+
 def object_masks(inputs: Inputs) -> list[np.ndarray]:
     """(H, W) bool object mask per photo: its alpha, the given mask, or automatic foreground."""
-    from ..io.images import object_mask
+    return object_masks_info(inputs)[0]
 
-    return [object_mask(img, inputs.request.mask) for img in inputs.images]
+
+def object_masks_info(inputs: Inputs, given: ObjectMask | None = None) -> tuple[list[np.ndarray], list[dict]]:
+    """The object mask per photo (its alpha, the given mask, or automatic foreground) and where each
+    came from (:func:`lift3d.io.images.object_mask_info`); ``given`` replaces a single photo's."""
+    from ..io.images import object_mask_info
+
+    if given is not None and len(inputs.images) == 1:
+        if given.mask.shape != (inputs.images[0].height, inputs.images[0].width):
+            raise InputError(f"the object mask is {given.mask.shape[1]}x{given.mask.shape[0]} pixels but "
+                             f"{inputs.images[0].path} is {inputs.images[0].width}x{inputs.images[0].height}")
+        return [np.asarray(given.mask, dtype=bool)], [dict(given.info)]
+    pairs = [object_mask_info(img, inputs.request.mask) for img in inputs.images]
+    return [m for m, _ in pairs], [info for _, info in pairs]

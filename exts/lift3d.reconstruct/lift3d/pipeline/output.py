@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ from ..camera import Camera
 from ..naming import sanitize_name, unique_name
 from ..requests import ReconstructRequest, ReconstructResult
 from .initialise import Initial
-from .inputs import Inputs
+from .inputs import Inputs, ObjectMask
+from .signals import quality_signals
 from .silhouette import hard_mask, mask_iou
 
 
@@ -28,6 +31,24 @@ def asset_name(request: ReconstructRequest, out_dir: Path) -> str:
     return unique_name(sanitize_name(Path(request.images[0]).name), taken)
 
 
+def placement(camera: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(4, 4) transform that puts an object seen by ``camera`` (camera-to-world, its own asset frame)
+    where the object seen by ``reference`` (another object's camera in the same photo) would see it.
+
+    Both cameras are the same photo's, so ``reference @ inv(camera)`` maps one object's frame into
+    the other's; it is reduced to a turn about +Y and a move in the ground plane, so every object
+    stays upright on the ground (their pitch estimates differ a little).
+    """
+    full = np.asarray(reference, dtype=np.float64) @ np.linalg.inv(np.asarray(camera, dtype=np.float64))
+    front = full[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    yaw = math.atan2(front[0], front[2])
+    out = np.eye(4)
+    c, s = math.cos(yaw), math.sin(yaw)
+    out[:3, :3] = [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]
+    out[0, 3], out[2, 3] = full[0, 3], full[2, 3]
+    return out
+
+
 def camera_record(camera: Camera, image: Path) -> dict[str, Any]:
     """A camera as the result's JSON record: intrinsics (pixels), size and camera-to-world."""
     return {"image": str(image), "fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy,
@@ -37,8 +58,13 @@ def camera_record(camera: Camera, image: Path) -> dict[str, Any]:
 def write_result(inputs: Inputs, masks: list[np.ndarray], initial: Initial, points: np.ndarray,
                  texture: np.ndarray, coverage: float, parts: list, materials: dict, fit_info: dict,
                  timings: dict[str, float], check: Callable[[], None],
-                 add_to_stage: Callable[[Path, Path, Path], str]) -> ReconstructResult:
-    """Measure the input-view fit, assemble the provenance and write the asset (atomic).
+                 add_to_stage: Callable[[Path, Path, Path], str], mask_info: list[dict] | None = None,
+                 given: ObjectMask | None = None) -> ReconstructResult:
+    """Measure the input-view fit and the quality signals (:mod:`.signals`), assemble the provenance
+    and write the asset (atomic).
+
+    ``mask_info`` is where each photo's mask came from; ``given`` is the object when the photo
+    holds several (with a ``reference`` camera, the asset is placed in the largest object's frame).
 
     ``add_to_stage(stage, asset_layer, source_image)`` adds the reference when the request
     names a stage; it runs while the new asset folder is in place, and if it fails the
@@ -53,6 +79,13 @@ def write_result(inputs: Inputs, masks: list[np.ndarray], initial: Initial, poin
     if len(ious) > 1:
         metrics["input_view_ious"] = [float(v) for v in ious]
     check()
+    mask_info = mask_info if mask_info is not None else [{} for _ in masks]
+    signals, warnings = quality_signals(masks, mask_info, initial.info, metrics, [img.path.name for img in images])
+    placed = None
+    if given is not None and given.reference is not None:
+        placed = placement(cameras[0].cam_to_world, given.reference)
+        points = points @ placed[:3, :3].T + placed[:3, 3]
+        cameras = [dataclasses.replace(c, cam_to_world=placed @ c.cam_to_world) for c in cameras]
     provenance = {
         "lift3d_version": __version__,
         "sources": [{"image": img.path.name, "sha256": img.digest, "width": img.width, "height": img.height}
@@ -61,7 +94,11 @@ def write_result(inputs: Inputs, masks: list[np.ndarray], initial: Initial, poin
         "category": request.category, "preset": request.preset, "preset_settings": inputs.preset.model_dump(),
         "fit_shape": bool(request.fit_shape), "template": template.name,
         "camera": initial.info, "fit": fit_info, "metrics": metrics, "timings": dict(timings),
+        "signals": signals, "warnings": warnings,
     }
+    if placed is not None:
+        provenance["placement"] = {"frame": "the largest object's, from the same photo",
+                                   "transform": placed.tolist()}
     name = asset_name(request, inputs.out_dir)  # chosen just before writing: concurrent runs rarely race for it
     asset = Asset(name=name, points=points.astype(np.float32), faces=template.faces, uv=template.uv,
                   uv_faces=template.uv_faces, texture=texture, parts=parts, materials=materials,
@@ -76,4 +113,4 @@ def write_result(inputs: Inputs, masks: list[np.ndarray], initial: Initial, poin
     return ReconstructResult(name=name, asset_path=asset_path, prim_path=added[0] if added else None,
                              cameras=[camera_record(c, img.path) for c, img in zip(cameras, images)],
                              metrics={k: v for k, v in metrics.items() if isinstance(v, float)},
-                             timings=dict(timings))
+                             timings=dict(timings), warnings=warnings, signals=signals)

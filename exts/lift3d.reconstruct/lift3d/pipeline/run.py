@@ -7,7 +7,8 @@ options (the data flow of ``docs/DESIGN.md``, section 2); each is timed, and
 1. ``load`` (:func:`.inputs.load_inputs`): settings, preset, category and template;
    every input is validated *before* any heavy work, so bad input raises
    :class:`lift3d.errors.InputError` and writes nothing.
-2. ``mask`` (:func:`.inputs.object_masks`): the object mask of every photo.
+2. ``mask`` (:func:`.inputs.object_masks_info`): the object mask of every photo and where it came
+   from (or the one object given by :mod:`.objects` when the photo holds several).
 3. ``camera`` (:func:`.initialise.initialise`): given cameras and a visual-hull
    placement, or, for one photo, the learned predictor's hypotheses and/or the
    grid search (cars) or a fixed front view (generic objects).
@@ -15,7 +16,8 @@ options (the data flow of ``docs/DESIGN.md``, section 2); each is timed, and
    (skipped with ``fit_shape=False`` or zero steps: the undeformed start, the
    evaluation's baseline).
 5. ``texture`` (:func:`.texture.texture_stage`): the baked albedo and the part materials.
-6. ``write`` (:func:`.output.write_result`): metrics, provenance, the asset folder
+6. ``write`` (:func:`.output.write_result`): metrics, quality signals and warnings
+   (:mod:`.signals`), provenance, the asset folder
    (atomic) and, when asked, a reference in a stage.
 
 A cancelled run raises :class:`lift3d.errors.Cancelled` between steps; the
@@ -31,7 +33,7 @@ from pathlib import Path
 from ..requests import CancelToken, ProgressFn, ReconstructRequest, ReconstructResult
 from ..settings import Settings
 from .initialise import InitOptions, initialise
-from .inputs import load_inputs, object_masks
+from .inputs import ObjectMask, load_inputs, object_masks_info
 from .output import write_result
 from .shape_fit import FitOptions, FitView, fit_stage
 from .texture import TextureOptions, texture_stage
@@ -97,8 +99,12 @@ def _add_to_stage(stage: Path, asset_path: Path, source: Path) -> str:
 
 
 def run_reconstruction(request: ReconstructRequest, progress: ProgressFn | None = None,
-                       cancel: CancelToken | None = None, settings: Settings | None = None) -> ReconstructResult:
+                       cancel: CancelToken | None = None, settings: Settings | None = None,
+                       object_mask: ObjectMask | None = None) -> ReconstructResult:
     """Reconstruct ``request`` (see the module docstring); returns what was written and measured.
+
+    ``object_mask`` replaces a single photo's mask with one object's (:mod:`.objects`); this
+    function itself always makes one asset.
 
     torch runs single-threaded meanwhile: its tensors here are small (a few
     thousand vertices, one image), where intra-op threads cost far more in
@@ -110,13 +116,13 @@ def run_reconstruction(request: ReconstructRequest, progress: ProgressFn | None 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _run(request, progress, cancel, settings)
+        return _run(request, progress, cancel, settings, object_mask)
     finally:
         torch.set_num_threads(threads)
 
 
 def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: CancelToken | None,
-         settings: Settings | None) -> ReconstructResult:
+         settings: Settings | None, object_mask: ObjectMask | None = None) -> ReconstructResult:
     steps = _Progress(progress, cancel)
 
     report = steps.stage("load")
@@ -125,7 +131,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
     report(1.0)
 
     report = steps.stage("mask")
-    masks = object_masks(inputs)
+    masks, mask_info = object_masks_info(inputs, object_mask)
     report(1.0)
 
     report = steps.stage("camera")
@@ -156,7 +162,7 @@ def _run(request: ReconstructRequest, progress: ProgressFn | None, cancel: Cance
 
     steps.stage("write")
     result = write_result(inputs, masks, initial, points, texture, coverage, parts, materials, fit_info,
-                          steps.timings, steps.check, _add_to_stage)
+                          steps.timings, steps.check, _add_to_stage, mask_info, object_mask)
     steps.done()
     result.timings["write"] = steps.timings["write"]
     if progress is not None:  # no cancellation check: the asset is written, so the run has succeeded
