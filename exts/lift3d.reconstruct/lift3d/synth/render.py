@@ -179,3 +179,13 @@ def render_sample(template: Template, rng: np.random.Generator, size: int,
     camera, pose, _ = random_camera(points, rng, size)
     rgb, mask = shade(template, points, camera, size, part_albedo(template, rng), rng)
     return Render(rgb, mask, vehicle, pose.yaw % (2.0 * math.pi), pose.pitch, camera.fx / size)
+
+
+def render_shape(template: Template, points: np.ndarray, vehicle: Vehicle, rng: np.random.Generator,
+                 size: int) -> Render:
+    """Render given per-vertex ``points`` (a registered user asset on the template's topology) as
+    :func:`render_sample` renders a procedural vehicle: a random camera and materials; ``vehicle``
+    is the label (the generator parameters fitted to the shape)."""
+    camera, pose, _ = random_camera(points, rng, size)
+    rgb, mask = shade(template, points, camera, size, part_albedo(template, rng), rng)
+    return Render(rgb, mask, vehicle, pose.yaw % (2.0 * math.pi), pose.pitch, camera.fx / size)
