@@ -308,6 +308,11 @@ def train(
     = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model card as JSON; no progress output.")]
     = False,
+    assets: Annotated[Optional[Path], typer.Option(help="Folder of your own vehicles (.usd/.usda/.usdc/.obj/.glb; "
+                                                        "metres, +Y up, front +Z) added to the training shapes.")]
+    = None,
+    init_from: Annotated[Optional[Path], typer.Option(help="Start from this model's weights (fine-tuning).")]
+    = None,
 ) -> None:
     """Train the vehicle predictor on procedurally generated vehicles (resumable; Ctrl-C keeps a checkpoint)."""
     from dataclasses import replace
@@ -319,9 +324,11 @@ def train(
 
     options = replace(QUICK, seed=seed) if quick else TrainOptions(samples=samples, steps=steps, batch=batch_size,
                                                                   seed=seed)
+    if init_from is not None:
+        options = replace(options, init_from=str(init_from))
     target = out or default_model_path()
     cache_dir = cache or Path.home() / ".cache" / "lift3d" / "synth"
-    card = run_training(target, options, cache_dir, quiet=as_json)
+    card = run_training(target, options, cache_dir, quiet=as_json, assets=assets)
     if as_json:
         _echo_json({"model": str(target), **card})
     else:
