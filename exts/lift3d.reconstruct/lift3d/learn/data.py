@@ -27,8 +27,13 @@ import numpy as np
 
 from ..templates import Template
 from ..templates.vehicles import BODY_TYPES, COMMON, GENERATOR_VERSION, PARAM_NAMES
+from .assets import RegisteredShape, shapes_key
 
 BODY_NAMES = tuple(BODY_TYPES)
+ASSET_SHARE = 0.15
+"""Default share of the training samples rendered from a user's registered assets (``--assets``)."""
+ASSET_STREAM = 7
+"""Third seed word of the generator that decides whether a sample shows an asset (and renders it)."""
 
 
 def param_ranges() -> np.ndarray:
@@ -55,28 +60,42 @@ def denormalise(body: int, unit: np.ndarray) -> dict[str, float]:
     return {p: float(v) for p, v in zip(PARAM_NAMES, values)}
 
 
-def dataset_key(count: int, size: int, seed: int, shares: dict[str, float] | None) -> str:
-    """Cache key: generator version, count, size, seed and body-type shares."""
-    record = json.dumps({"generator": GENERATOR_VERSION, "count": count, "size": size, "seed": seed,
-                         "shares": shares or {}}, sort_keys=True)
+def dataset_key(count: int, size: int, seed: int, shares: dict[str, float] | None,
+                assets: list[str] | None = None, asset_share: float = 0.0) -> str:
+    """Cache key: generator version, count, size, seed and body-type shares (and, only when there are
+    asset shapes, their identities and share, so a procedural dataset keeps its key)."""
+    fields = {"generator": GENERATOR_VERSION, "count": count, "size": size, "seed": seed, "shares": shares or {}}
+    if assets:
+        fields.update(assets=list(assets), asset_share=float(asset_share))
+    record = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(record.encode()).hexdigest()[:16]
 
 
 def build_dataset(template: Template, count: int, size: int, seed: int, cache_dir: Path | None = None,
                   shares: dict[str, float] | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+                  progress: Callable[[int], None] | None = None,
+                  assets: list[RegisteredShape] | None = None,
+                  asset_share: float = ASSET_SHARE) -> dict[str, np.ndarray]:
     """Render (or load from the cache) ``count`` samples at ``size`` pixels.
 
     Returns arrays: ``rgb`` (N, S, S, 3) uint8, ``mask`` (N, S, S) uint8, ``yaw``,
     ``pitch``, ``focal`` (N,) float32, ``body`` (N,) int64 and ``params`` (N, P) float32 in [0, 1].
     Each sample has its own generator seeded from ``(seed, index)``, so a dataset is a
     prefix of any larger one with the same seed.
+
+    With ``assets`` (registered user shapes, :mod:`lift3d.learn.assets`), about
+    ``asset_share`` of the samples (drawn per index from their own generator) render one of
+    them instead: its own registered points under a random camera and random materials,
+    labelled with its fitted body type and parameters; ``asset`` (N,) int64 then gives the
+    shape's index per sample (-1 for a procedural one). The procedural samples are the same
+    as without assets, and without assets nothing changes (data and cache key).
     """
-    from ..synth.render import render_sample
+    from ..synth.render import render_sample, render_shape
 
     path = None
+    names = shapes_key(assets) if assets else None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"synth_{dataset_key(count, size, seed, shares)}.npz"
+        path = Path(cache_dir) / f"synth_{dataset_key(count, size, seed, shares, names, asset_share)}.npz"
         if path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as data:
@@ -87,9 +106,17 @@ def build_dataset(template: Template, count: int, size: int, seed: int, cache_di
            "yaw": np.zeros(count, np.float32), "pitch": np.zeros(count, np.float32),
            "focal": np.zeros(count, np.float32), "body": np.zeros(count, np.int64),
            "params": np.zeros((count, len(PARAM_NAMES)), np.float32)}
+    if assets:
+        out["asset"] = np.full(count, -1, np.int64)
     for i in range(count):
-        rng = np.random.default_rng([seed, i])
-        r = render_sample(template, rng, size, shares=shares)
+        pick = np.random.default_rng([seed, i, ASSET_STREAM]) if assets else None
+        if pick is not None and pick.random() < asset_share:
+            k = int(pick.integers(len(assets)))
+            r = render_shape(template, assets[k].points, assets[k].vehicle, pick, size)
+            out["asset"][i] = k
+        else:
+            rng = np.random.default_rng([seed, i])
+            r = render_sample(template, rng, size, shares=shares)
         body = BODY_NAMES.index(r.vehicle.body_type)
         out["rgb"][i] = np.round(r.rgb * 255.0)
         out["mask"][i] = np.round(r.mask * 255.0)

@@ -18,6 +18,8 @@ no refinement.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -30,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from ..templates import Template
-from .data import augment, build_dataset
+from .assets import RegisteredShape, shapes_key
+from .data import ASSET_SHARE, augment, build_dataset
 from .model import Architecture, Predictor, save_model, yaw_target
 
 
@@ -48,6 +51,11 @@ class TrainOptions:
     input_size: int = 64
     checkpoint_every: int = 500
     shares: dict[str, float] | None = None
+    asset_share: float = ASSET_SHARE
+    init_from: str | None = None
+    """``asset_share``: the share of training samples rendered from registered user assets (only with
+    ``assets``); ``init_from``: a model file whose weights the run starts from (fine-tuning; its
+    architecture is used, and its input size must be ``input_size``)."""
 
 
 VAL_SEED_OFFSET = 1_000_003
@@ -150,25 +158,43 @@ def validate(model: Predictor, template: Template, data: dict[str, np.ndarray], 
 
 
 def train(template: Template, out: Path, options: TrainOptions, cache_dir: Path | None = None,
-          report: Callable[[str, int, int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+          report: Callable[[str, int, int, dict[str, float]], None] | None = None,
+          assets: list[RegisteredShape] | None = None) -> dict[str, Any]:
     """Train and write ``out`` (safetensors) with its card; returns the card.
 
     ``report(phase, done, total, figures)`` is called while rendering (``phase``
     "data"), training ("train", with the running loss) and validating ("validate").
+    ``assets``: registered user shapes (:mod:`lift3d.learn.assets`) mixed into the
+    training data (``options.asset_share`` of it); the validation set stays procedural,
+    so its figures compare with a procedural-only model's. The card lists the assets
+    with their fitted body type and registration residuals.
     """
     report = report or (lambda *a: None)
     out = Path(out)
     clock = time.perf_counter()
     torch.manual_seed(options.seed)
     data = build_dataset(template, options.samples, options.input_size, options.seed, cache_dir, options.shares,
-                         progress=lambda i: report("data", i, options.samples, {}))
+                         progress=lambda i: report("data", i, options.samples, {}), assets=assets or None,
+                         asset_share=options.asset_share)
     val = build_dataset(template, options.val_samples, options.input_size, options.seed + VAL_SEED_OFFSET,
                         cache_dir, options.shares, progress=lambda i: report("validation data", i,
                                                                              options.val_samples, {}))
     data_time = time.perf_counter() - clock
-    model = Predictor(Architecture(input_size=options.input_size))
+    if options.init_from:
+        from .model import ModelError, load_model
+
+        model, _ = load_model(options.init_from)
+        if model.arch.input_size != options.input_size:
+            raise ModelError(f"model {options.init_from} reads {model.arch.input_size} px inputs, not "
+                             f"{options.input_size}; fine-tune it with the same input size")
+    else:
+        model = Predictor(Architecture(input_size=options.input_size))
     opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     key = f"{options.samples}:{options.steps}:{options.batch}:{options.seed}:{options.input_size}:{options.lr}"
+    if assets or options.init_from:  # the key of a procedural run from scratch is unchanged
+        extra = {"assets": shapes_key(assets) if assets else [], "share": options.asset_share,
+                 "init": str(options.init_from or "")}
+        key += ":" + hashlib.sha256(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:16]
     ckpt = _checkpoint_path(out)
     step = load_checkpoint(ckpt, model, opt, key)
     model.train()
@@ -200,9 +226,14 @@ def train(template: Template, out: Path, options: TrainOptions, cache_dir: Path 
     report("validate", 0, 1, {})
     figures = validate(model, template, val, options.seed + VAL_SEED_OFFSET)
     report("validate", 1, 1, figures)
-    card = {"options": asdict(options), "data": {"train_samples": options.samples, "val_samples": options.val_samples,
-                                                "source": "procedural vehicles (lift3d.templates.vehicles), "
-                                                          "rendered by lift3d.synth.render"},
+    source = "procedural vehicles (lift3d.templates.vehicles), rendered by lift3d.synth.render"
+    data_card: dict[str, Any] = {"train_samples": options.samples, "val_samples": options.val_samples,
+                                 "source": source}
+    if assets:
+        data_card["source"] = source + f", and {len(assets)} registered user assets (lift3d.learn.assets)"
+        data_card["asset_samples"] = int((data["asset"] >= 0).sum()) if "asset" in data else 0
+        data_card["assets"] = [shape.summary() for shape in assets]
+    card = {"options": asdict(options), "data": data_card,
             "seed": options.seed, "steps": options.steps, "training_seconds": round(train_time, 1),
             "data_seconds": round(data_time, 1), "final_loss": {k: round(v, 5) for k, v in running.items()},
             "validation": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in figures.items()}}
@@ -215,8 +246,13 @@ QUICK = TrainOptions(samples=256, val_samples=64, steps=60, batch=32, checkpoint
 """``lift3d train --quick``: a tiny end-to-end run (minutes) that exercises every step."""
 
 
-def run_training(out: Path, options: TrainOptions, cache_dir: Path | None, quiet: bool = False) -> dict[str, Any]:
-    """Train with a rich progress bar (loss and ETA) on stderr; returns the model card."""
+def run_training(out: Path, options: TrainOptions, cache_dir: Path | None, quiet: bool = False,
+                 assets: Path | None = None, asset_preset: str = "fast") -> dict[str, Any]:
+    """Train with a rich progress bar (loss and ETA) on stderr; returns the model card.
+
+    ``assets``: a folder of the user's own vehicle files, registered first (cached under
+    ``cache_dir/assets``) and mixed into the training data (see :mod:`lift3d.learn.assets`).
+    """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -245,4 +281,15 @@ def run_training(out: Path, options: TrainOptions, cache_dir: Path | None, quiet
                 info = " ".join(f"{k} {v:.3f}" for k, v in figures.items() if isinstance(v, float))
             bar.update(tasks[phase], completed=done, info=info)
 
-        return train(template, out, options, cache_dir, report)
+        shapes = None
+        if assets is not None:
+            from .assets import find_assets, register_asset
+
+            files = find_assets(assets)
+            shapes = []
+            report("assets", 0, len(files), {})
+            for i, path in enumerate(files):
+                shapes.append(register_asset(path, template, None if cache_dir is None else Path(cache_dir) / "assets",
+                                             asset_preset))
+                report("assets", i + 1, len(files), {"residual_m": shapes[-1].residual_m})
+        return train(template, out, options, cache_dir, report, assets=shapes)
