@@ -40,7 +40,6 @@ because a plain reload trusts modification times).
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import re
 import socket
@@ -83,14 +82,6 @@ def writer_name(writer: str | None = None) -> str:
             user = "user"
         writer = f"{user}@{socket.gethostname()}"
     return re.sub(r"_+", "_", sanitize_name(writer, fallback="writer"))
-
-
-def _digest_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _read_layer(path: Path, what: str) -> Sdf.Layer:
@@ -339,7 +330,7 @@ class SharedStage:
 
 def _hash_or_none(path: str) -> str | None:
     try:
-        return _digest_file(Path(path))
+        return stage_refs.file_digest(Path(path))
     except OSError:
         return None
 

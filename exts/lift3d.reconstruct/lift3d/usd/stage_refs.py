@@ -141,7 +141,8 @@ class AssetRef:
     source: str
 
 
-def _digest_file(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -188,7 +189,7 @@ def inspect_asset(path: Path | str) -> AssetRef:
         if not roots:
             raise InputError(f"asset {path} has no root prim to reference")
         prim, name = roots[0].path, roots[0].name
-    return AssetRef(path, prim, name, _digest_file(path)[:DIGEST_LEN], recorded_source(layer))
+    return AssetRef(path, prim, name, file_digest(path)[:DIGEST_LEN], recorded_source(layer))
 
 
 def asset_path_for(asset: Path | str, anchor_dir: Path | str | None) -> str:
