@@ -235,7 +235,8 @@ def test_cli_largest_warns_about_the_other_objects_and_exits_0(two_cars, tiny, t
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines and all(line.startswith("lift3d: warning: ") for line in lines)
     assert len(lines) == len(result["warnings"])
-    assert result["signals"]["masks"][0]["source"] == "alpha"
+    mask = result["signals"]["masks"][0]
+    assert (mask["source"], mask["objects"], mask["object"]) == ("alpha", 2, 1)  # fitted to the largest alone
 
 
 def test_cli_refuses_a_bad_objects_value(two_cars, tmp_path, capfd):
