@@ -164,19 +164,32 @@ def test_check_request_refuses_an_unknown_objects_value(tmp_path):
         check_request(ReconstructRequest(images=[tmp_path / "c.png"], out_dir=tmp_path, objects="some"))
 
 
-def test_placement_recovers_a_ground_plane_move():
-    def turn(yaw, t):
-        m = np.eye(4)
-        c, s = math.cos(yaw), math.sin(yaw)
-        m[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
-        m[:3, 3] = t
-        return m
+def _turn(yaw, t):
+    m = np.eye(4)
+    c, s = math.cos(yaw), math.sin(yaw)
+    m[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+    m[:3, 3] = t
+    return m
 
-    cam = turn(0.3, (1.0, 1.5, 6.0))
-    cam[:3, :3] = cam[:3, :3] @ np.array([[1, 0, 0], [0, math.cos(-0.2), -math.sin(-0.2)],
-                                          [0, math.sin(-0.2), math.cos(-0.2)]])  # a pitched camera
-    move = turn(-0.7, (2.0, 0.0, -1.0))
-    assert np.allclose(placement(cam, move @ cam), move)
+
+def test_placement_recovers_a_ground_plane_move_and_keeps_the_object_on_its_pixels():
+    from lift3d.camera import Camera
+
+    pose = _turn(0.3, (1.0, 1.5, 6.0))
+    pose[:3, :3] = pose[:3, :3] @ np.array([[1, 0, 0], [0, math.cos(-0.2), -math.sin(-0.2)],
+                                            [0, math.sin(-0.2), math.cos(-0.2)]])  # a pitched camera
+    cam = Camera(300.0, 300.0, 160.0, 120.0, 320, 240, pose)
+    points = np.random.default_rng(0).uniform([-0.9, 0.0, -2.2], [0.9, 1.5, 2.2], (200, 3))
+    move = _turn(-0.7, (2.0, 0.0, -1.0))
+    reference = Camera(300.0, 300.0, 160.0, 120.0, 320, 240, move @ pose)
+    assert np.allclose(placement(cam, reference, points), move)
+    # a reference with another focal length: the object's centre still lands on the same pixel
+    wide = Camera(250.0, 250.0, 160.0, 120.0, 320, 240, move @ pose)
+    placed = placement(cam, wide, points)
+    centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    moved = placed[:3, :3] @ centre + placed[:3, 3]
+    assert np.allclose(wide.project(moved[None])[0], cam.project(centre[None])[0], atol=1e-6)
+    assert np.allclose(placed[1], [0, 1, 0, 0])  # upright, on the ground
 
 
 # -- end to end ------------------------------------------------------------------------------------------------------

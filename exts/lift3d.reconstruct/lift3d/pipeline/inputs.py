@@ -85,13 +85,13 @@ class ObjectMask:
     Attributes:
         mask: (H, W) bool, this object only (the others masked out).
         info: the mask's record (``source``, ``objects``, ``confidence`` ...; ``object``: 1-based rank by size).
-        reference: (4, 4) camera-to-world of the largest object's camera, or ``None`` for the largest
-            itself; the asset is then placed in that object's frame (:func:`.objects.placement`).
+        reference: the largest object's camera (in its asset frame), or ``None`` for the largest
+            itself; the asset is then placed in that object's frame (:func:`.output.placement`).
     """
 
     mask: np.ndarray
     info: dict
-    reference: np.ndarray | None = None
+    reference: Camera | None = None
 
 
 def object_masks(inputs: Inputs) -> list[np.ndarray]:

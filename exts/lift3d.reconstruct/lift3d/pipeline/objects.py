@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..camera import Camera
 from ..errors import InputError
 from ..naming import sanitize_name, unique_name
 from ..preflight import object_choice
@@ -94,7 +95,9 @@ def reconstruct_objects(request: ReconstructRequest, progress: ProgressFn | None
             failed.append(f"object {index + 1} of {request.images[0].name} could not be reconstructed: {exc}")
             continue
         if index == 0:
-            reference = np.asarray(result.cameras[0]["cam_to_world"], dtype=np.float64)
+            record0 = result.cameras[0]
+            reference = Camera(*(record0[k] for k in ("fx", "fy", "cx", "cy", "width", "height")),
+                               np.asarray(record0["cam_to_world"], dtype=np.float64), "reference")
         results.append(result)
     first = results[0]
     first.other_objects = results[1:]

@@ -31,21 +31,36 @@ def asset_name(request: ReconstructRequest, out_dir: Path) -> str:
     return unique_name(sanitize_name(Path(request.images[0]).name), taken)
 
 
-def placement(camera: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """(4, 4) transform that puts an object seen by ``camera`` (camera-to-world, its own asset frame)
-    where the object seen by ``reference`` (another object's camera in the same photo) would see it.
+def placement(camera: Camera, reference: Camera, points: np.ndarray) -> np.ndarray:
+    """(4, 4) transform that puts an object (``points``, seen by ``camera``, both in its own asset
+    frame) into the frame of another object of the same photo, seen by ``reference``.
 
-    Both cameras are the same photo's, so ``reference @ inv(camera)`` maps one object's frame into
-    the other's; it is reduced to a turn about +Y and a move in the ground plane, so every object
-    stays upright on the ground (their pitch estimates differ a little).
+    The transform is a turn about +Y and a move in the ground plane, so every object stays upright
+    on the ground (their pitch estimates differ a little): the turn is that of
+    ``reference @ inv(camera)``, and the move puts the object's centre where the reference
+    camera's ray through the centre's pixel meets the centre's height, so the object lands on its
+    own pixels in the photo.
     """
-    full = np.asarray(reference, dtype=np.float64) @ np.linalg.inv(np.asarray(camera, dtype=np.float64))
+    full = reference.cam_to_world @ np.linalg.inv(camera.cam_to_world)
     front = full[:3, :3] @ np.array([0.0, 0.0, 1.0])
     yaw = math.atan2(front[0], front[2])
-    out = np.eye(4)
     c, s = math.cos(yaw), math.sin(yaw)
-    out[:3, :3] = [[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]
-    out[0, 3], out[2, 3] = full[0, 3], full[2, 3]
+    turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    pts = np.asarray(points, dtype=np.float64)
+    centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    pixel = camera.project(centre[None])[0][0]
+    ray = reference.cam_to_world[:3, :3] @ np.array([(pixel[0] - reference.cx) / reference.fx,
+                                                     -(pixel[1] - reference.cy) / reference.fy, -1.0])
+    origin = reference.position
+    target = full[:3, :3] @ centre + full[:3, 3]
+    if abs(ray[1]) > 1e-9:
+        along = (centre[1] - origin[1]) / ray[1]
+        if along > 0.0 and math.isfinite(along):
+            target = origin + along * ray
+    out = np.eye(4)
+    out[:3, :3] = turn
+    move = target - turn @ centre
+    out[0, 3], out[2, 3] = move[0], move[2]
     return out
 
 
@@ -83,7 +98,7 @@ def write_result(inputs: Inputs, masks: list[np.ndarray], initial: Initial, poin
     signals, warnings = quality_signals(masks, mask_info, initial.info, metrics, [img.path.name for img in images])
     placed = None
     if given is not None and given.reference is not None:
-        placed = placement(cameras[0].cam_to_world, given.reference)
+        placed = placement(cameras[0], given.reference, points)
         points = points @ placed[:3, :3].T + placed[:3, 3]
         cameras = [dataclasses.replace(c, cam_to_world=placed @ c.cam_to_world) for c in cameras]
     provenance = {
