@@ -281,9 +281,10 @@ def fit_vehicle(points: np.ndarray, template: Template, body_types: tuple[str, .
     return make(best, coarse[best][0]), errors[best], errors
 
 
-def _settings_key(preset: str, config: Path | None) -> str:
+def _settings_key(preset: str, config: Path | None, body_types: tuple[str, ...] | None = None) -> str:
     """Short hash of everything besides the file that a registration depends on."""
     record = {"registration": REGISTRATION_VERSION, "generator": GENERATOR_VERSION, "preset": preset,
+              **({"body_types": list(body_types)} if body_types else {}),
               "config": file_digest(config) if config is not None and Path(config).is_file() else "",
               "views": [REGISTRATION_YAWS, list(REGISTRATION_PITCHES_DEG), REGISTRATION_SIZE, REGISTRATION_FOV_DEG]}
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:10]
@@ -305,9 +306,10 @@ def _load_cached(stem: Path, name: str, digest: str, vertices: int) -> Registere
 
 def _save_cached(stem: Path, shape: RegisteredShape) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
+    record = {**shape.summary(), "residual_m": shape.residual_m, "fit_iou": shape.fit_iou,
+              "params": shape.vehicle.params}
     for suffix, write in ((".npy", lambda f: np.save(f, shape.points)),
-                          (".json", lambda f: f.write(json.dumps({**shape.summary(),
-                                                                  "params": shape.vehicle.params}).encode()))):
+                          (".json", lambda f: f.write(json.dumps(record).encode()))):
         fd, tmp = tempfile.mkstemp(dir=stem.parent, suffix=suffix + ".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -319,8 +321,12 @@ def _save_cached(stem: Path, shape: RegisteredShape) -> None:
 
 
 def register_asset(path: Path | str, template: Template, cache_dir: Path | None = None, preset: str = "fast",
-                   config: Path | None = None) -> RegisteredShape:
-    """Load, register and describe one asset file, through the cache when ``cache_dir`` is given."""
+                   config: Path | None = None, body_types: tuple[str, ...] | None = None) -> RegisteredShape:
+    """Load, register and describe one asset file, through the cache when ``cache_dir`` is given.
+
+    ``preset`` (and the settings file ``config``) run the multi-view fit; ``body_types`` limits
+    the body types :func:`fit_vehicle` tries (default: all).
+    """
     path = Path(path)
     try:
         digest = file_digest(path)
@@ -328,13 +334,13 @@ def register_asset(path: Path | str, template: Template, cache_dir: Path | None 
         raise InputError(f"asset {path} cannot be read ({exc.strerror or exc})") from None
     stem = None
     if cache_dir is not None:
-        stem = Path(cache_dir) / f"{digest[:24]}_{_settings_key(preset, config)}"
+        stem = Path(cache_dir) / f"{digest[:24]}_{_settings_key(preset, config, body_types)}"
         cached = _load_cached(stem, path.name, digest, len(template.points))
         if cached is not None:
             return cached
     points, faces = load_mesh(path)
     registered, fit_iou, reversed_ = register_mesh(points, faces, template, preset, config, path.name)
-    vehicle, residual, _ = fit_vehicle(registered, template)
+    vehicle, residual, _ = fit_vehicle(registered, template, body_types)
     shape = RegisteredShape(path.name, digest, registered, vehicle, residual, fit_iou, reversed_)
     if stem is not None:
         _save_cached(stem, shape)
@@ -342,13 +348,13 @@ def register_asset(path: Path | str, template: Template, cache_dir: Path | None 
 
 
 def register_folder(folder: Path | str, template: Template, cache_dir: Path | None = None, preset: str = "fast",
-                    config: Path | None = None,
+                    config: Path | None = None, body_types: tuple[str, ...] | None = None,
                     progress: Callable[[int, int, str], None] | None = None) -> list[RegisteredShape]:
     """:func:`register_asset` for every asset file of ``folder``; ``progress(done, total, name)`` after each."""
     files = find_assets(folder)
     shapes = []
     for i, path in enumerate(files):
-        shapes.append(register_asset(path, template, cache_dir, preset, config))
+        shapes.append(register_asset(path, template, cache_dir, preset, config, body_types))
         if progress is not None:
             progress(i + 1, len(files), path.name)
     return shapes

@@ -173,6 +173,14 @@ def train(template: Template, out: Path, options: TrainOptions, cache_dir: Path 
     out = Path(out)
     clock = time.perf_counter()
     torch.manual_seed(options.seed)
+    start = None
+    if options.init_from:  # checked before any data is rendered
+        from .model import ModelError, load_model
+
+        start, _ = load_model(options.init_from)
+        if start.arch.input_size != options.input_size:
+            raise ModelError(f"model {options.init_from} reads {start.arch.input_size} px inputs, not "
+                             f"{options.input_size}; fine-tune it with the same input size")
     data = build_dataset(template, options.samples, options.input_size, options.seed, cache_dir, options.shares,
                          progress=lambda i: report("data", i, options.samples, {}), assets=assets or None,
                          asset_share=options.asset_share)
@@ -180,15 +188,7 @@ def train(template: Template, out: Path, options: TrainOptions, cache_dir: Path 
                         cache_dir, options.shares, progress=lambda i: report("validation data", i,
                                                                              options.val_samples, {}))
     data_time = time.perf_counter() - clock
-    if options.init_from:
-        from .model import ModelError, load_model
-
-        model, _ = load_model(options.init_from)
-        if model.arch.input_size != options.input_size:
-            raise ModelError(f"model {options.init_from} reads {model.arch.input_size} px inputs, not "
-                             f"{options.input_size}; fine-tune it with the same input size")
-    else:
-        model = Predictor(Architecture(input_size=options.input_size))
+    model = start if start is not None else Predictor(Architecture(input_size=options.input_size))
     opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     key = f"{options.samples}:{options.steps}:{options.batch}:{options.seed}:{options.input_size}:{options.lr}"
     if assets or options.init_from:  # the key of a procedural run from scratch is unchanged
@@ -283,13 +283,10 @@ def run_training(out: Path, options: TrainOptions, cache_dir: Path | None, quiet
 
         shapes = None
         if assets is not None:
-            from .assets import find_assets, register_asset
+            from .assets import find_assets, register_folder
 
-            files = find_assets(assets)
-            shapes = []
-            report("assets", 0, len(files), {})
-            for i, path in enumerate(files):
-                shapes.append(register_asset(path, template, None if cache_dir is None else Path(cache_dir) / "assets",
-                                             asset_preset))
-                report("assets", i + 1, len(files), {"residual_m": shapes[-1].residual_m})
+            if console.is_terminal:  # the bar shows while the first asset registers
+                report("assets", 0, len(find_assets(assets)), {})
+            shapes = register_folder(assets, template, None if cache_dir is None else Path(cache_dir) / "assets",
+                                     asset_preset, progress=lambda done, total, name: report("assets", done, total, {}))
         return train(template, out, options, cache_dir, report, assets=shapes)
