@@ -39,7 +39,6 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,10 @@ from ..errors import InputError
 from ..templates import Template
 from ..templates.vehicles import (BODY_TYPES, COMMON, DEFORM_MODES, GENERATOR_VERSION, PARAM_NAMES, Vehicle,
                                   vehicle_points)
+from .shapes import RegisteredShape, shapes_key
+
+__all__ = ["ASSET_SUFFIXES", "RegisteredShape", "canonical_frame", "find_assets", "fit_vehicle", "load_mesh",
+           "register_asset", "register_folder", "register_mesh", "registration_views", "shapes_key"]
 
 ASSET_SUFFIXES = (".usd", ".usda", ".usdc", ".obj", ".glb")
 """File types read as vehicle assets."""
@@ -62,34 +65,6 @@ REGISTRATION_FOV_DEG = 40.0
 
 LENGTH_LIMITS_M = (0.5, 30.0)
 """A vehicle's longest side must fall in this range once in metres (else its units are wrong)."""
-
-
-@dataclass
-class RegisteredShape:
-    """One user asset on the car template's topology.
-
-    Attributes:
-        name: the file name; digest: the file's SHA-256.
-        points: (V, 3) float64 registered points, canonical frame (metres).
-        vehicle: the generator parameters fitted to ``points`` (its body type is the label).
-        residual_m: RMS distance (metres) between ``points`` and the fitted vehicle's points.
-        fit_iou: the multi-view fit's mean mask IoU over the registration views.
-        reversed: the fit had put the template back to front (turned round afterwards).
-    """
-
-    name: str
-    digest: str
-    points: np.ndarray
-    vehicle: Vehicle
-    residual_m: float
-    fit_iou: float
-    reversed: bool = False
-
-    def summary(self) -> dict:
-        """A JSON-serialisable record for the model card."""
-        return {"name": self.name, "sha256": self.digest, "body_type": self.vehicle.body_type,
-                "residual_m": round(self.residual_m, 4), "fit_iou": round(self.fit_iou, 4),
-                "reversed": self.reversed}
 
 
 def find_assets(folder: Path | str) -> list[Path]:
@@ -358,9 +333,3 @@ def register_folder(folder: Path | str, template: Template, cache_dir: Path | No
         if progress is not None:
             progress(i + 1, len(files), path.name)
     return shapes
-
-
-def shapes_key(shapes: list[RegisteredShape]) -> list[str]:
-    """What identifies a list of registered shapes in a dataset's cache key."""
-    return [f"{s.digest[:24]}:{s.vehicle.body_type}:{hashlib.sha256(s.points.tobytes()).hexdigest()[:12]}"
-            for s in shapes]

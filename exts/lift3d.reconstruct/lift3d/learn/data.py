@@ -27,7 +27,7 @@ import numpy as np
 
 from ..templates import Template
 from ..templates.vehicles import BODY_TYPES, COMMON, GENERATOR_VERSION, PARAM_NAMES
-from .assets import RegisteredShape, shapes_key
+from .shapes import RegisteredShape, shapes_key
 
 BODY_NAMES = tuple(BODY_TYPES)
 ASSET_SHARE = 0.15

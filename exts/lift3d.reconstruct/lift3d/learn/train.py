@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..templates import Template
-from .assets import RegisteredShape, shapes_key
+from .shapes import RegisteredShape, shapes_key
 from .data import ASSET_SHARE, augment, build_dataset
 from .model import Architecture, Predictor, save_model, yaw_target
 
