@@ -419,8 +419,10 @@ def model_card_section() -> str:
 
 
 def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, preset: str, method: str,
-             work: Path) -> dict[str, Any]:
+             work: Path, config: Path | None = None) -> dict[str, Any]:
     """Reconstruct ``inputs`` of ``gt`` with one method and score it; failures are recorded, not raised.
+
+    ``config``: a settings file for the reconstruction (for instance another predictor model).
 
     ``method``: one of :data:`SINGLE_METHODS` (one photo) or :data:`MULTI_METHODS` (calibrated views).
     """
@@ -438,7 +440,7 @@ def run_case(gt: GroundTruth, mode: str, inputs: list[str], calibrated: bool, pr
             init = None
         request = ReconstructRequest(images=[gt.images[f] for f in inputs], views=views, category=gt.category,
                                      preset=preset, name=f"{gt.asset}_{mode}_{method.replace('+', '_')}",
-                                     out_dir=work, fit_shape=fit, init=init)
+                                     out_dir=work, fit_shape=fit, init=init, config=config)
         start = time.perf_counter()
         result = reconstruct(request)
         record["seconds"] = time.perf_counter() - start
