@@ -326,8 +326,10 @@ def test_explicit_name_replaces_its_asset(inputs, tmp_path, capfd):
         assert main(["reconstruct", str(inputs / "car.png"), "--preset", "fast", "--out", str(tmp_path / "out"),
                      "--name", "mine", "--json"]) == 0
         assert json.loads(capfd.readouterr().out)["asset"].endswith(str(Path("mine") / "mine.usda"))
-    assert _listing(tmp_path / "out") == ["mine", str(Path("mine") / "mine.usda"), str(Path("mine") / "textures"),
-                                          str(Path("mine") / "textures" / "albedo.png")]
+    mine = Path("mine")  # one asset folder, replaced in place: interface, geometry payload, materials, texture
+    assert _listing(tmp_path / "out") == sorted(["mine", str(mine / "mine.usda"), str(mine / "mine_geo.usdc"),
+                                                 str(mine / "mine_mat.usda"), str(mine / "textures"),
+                                                 str(mine / "textures" / "albedo.png")])
 
 
 def test_cancel_arriving_while_the_asset_is_written_does_not_fail_the_run(inputs, tmp_path, monkeypatch):
