@@ -76,6 +76,14 @@ def test_obj_and_usd_files_come_out_in_the_canonical_frame(template, suv, tmp_pa
     got, faces = load_mesh(_write_obj(tmp_path / "suv.obj", points + [0.5, 0.2, -1.0], template.faces))
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert faces.shape == template.faces.shape
+    import trimesh  # glTF binary through trimesh: a node transform is applied
+
+    scene = trimesh.Scene()
+    scene.add_geometry(trimesh.Trimesh(points, template.faces, process=False),
+                       transform=trimesh.transformations.translation_matrix([1.0, 2.0, 3.0]))
+    (tmp_path / "suv.glb").write_bytes(scene.export(file_type="glb"))
+    got, _ = load_mesh(tmp_path / "suv.glb")
+    np.testing.assert_allclose(got, expected, atol=1e-4)
     # a Z-up stage in centimetres, moved by its transform: front -Y there, so +Z here
     z_up_cm = np.stack([points[:, 0], -points[:, 2], points[:, 1]], axis=1) * 100.0
     got, _ = load_mesh(_write_usd(tmp_path / "suv.usda", z_up_cm, template.faces, "Z", 0.01, (30.0, 40.0, 50.0)))

@@ -10,6 +10,8 @@
 * :mod:`.compose` -- :func:`~.compose.open_or_create_stage` and
   :func:`~.compose.add_reference`: an asset under ``/World/Reconstructions`` of a stage file.
 * :mod:`.checker` -- :func:`~.checker.check_asset`: the USD compliance rules (``usdchecker``).
+* :mod:`.meshes` -- :func:`~.meshes.read_world_meshes`: every mesh of any USD file, triangulated,
+  in world space (a user's vehicles for ``lift3d train --assets``).
 * :mod:`.shared_stage` -- one stage, many concurrent writers, one sublayer each.
 
 Submodules are imported on demand, so ``import lift3d.usd`` stays cheap.
