@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import write_bytes_atomic, write_text_atomic
 from ..errors import InputError
 from ..templates.vehicles import GENERATOR_VERSION, PARAM_NAMES
 from .data import BODY_NAMES
@@ -123,18 +122,6 @@ def yaw_peaks(logits: np.ndarray, k: int, min_separation_deg: float = 30.0) -> l
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def card_path(weights: Path) -> Path:
     """The model card beside a weights file (``NAME.safetensors`` -> ``NAME.json``)."""
     return Path(weights).with_suffix(".json")
@@ -151,8 +138,8 @@ def save_model(model: Predictor, path: Path, card: dict[str, Any]) -> Path:
     full = {"format": CARD_FORMAT, "card_version": CARD_VERSION, "architecture": model.arch.as_dict(),
             "generator_version": GENERATOR_VERSION, "body_types": list(BODY_NAMES), "params": list(PARAM_NAMES),
             "yaw_bins": YAW_BINS, **card}
-    _atomic_write(path, save(tensors, metadata={"format": CARD_FORMAT}))
-    _atomic_write(card_path(path), (json.dumps(full, indent=2) + "\n").encode())
+    write_bytes_atomic(path, save(tensors, metadata={"format": CARD_FORMAT}))
+    write_text_atomic(card_path(path), json.dumps(full, indent=2) + "\n")
     return path
 
 

@@ -70,7 +70,7 @@ def save_checkpoint(path: Path, model: Predictor, opt: torch.optim.Optimizer, st
     """Weights, AdamW moments and the step, as tensors (atomic)."""
     from safetensors.torch import save
 
-    from .model import _atomic_write
+    from ..atomic import write_bytes_atomic
 
     tensors = {f"model.{k}": v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     for i, p in enumerate(g for group in opt.param_groups for g in group["params"]):
@@ -80,7 +80,7 @@ def save_checkpoint(path: Path, model: Predictor, opt: torch.optim.Optimizer, st
                 tensors[f"opt.{i}.{name}"] = state[name].detach().clone().contiguous()
         if "step" in state:
             tensors[f"opt.{i}.step"] = torch.as_tensor(state["step"], dtype=torch.float32).reshape(1)
-    _atomic_write(path, save(tensors, metadata={"step": str(step), "key": key}))
+    write_bytes_atomic(path, save(tensors, metadata={"step": str(step), "key": key}))
 
 
 def load_checkpoint(path: Path, model: Predictor, opt: torch.optim.Optimizer, key: str) -> int:
