@@ -323,7 +323,7 @@ METHODS = {"search": ("search", True), "predictor": ("predicted", False), "predi
            "both": ("both", True), "template": ("search", False)}
 """Single-photo methods: name -> (``ReconstructRequest.init``, fit the shape). ``template`` is the
 undeformed template placed by the grid search; ``predictor`` the predictor's best guess, unrefined."""
-SINGLE_METHODS = ("search", "predictor", "predictor+fit", "template", "bbox")
+SINGLE_METHODS = ("search", "predictor", "predictor+fit", "both", "template", "bbox")
 MULTI_METHODS = ("lift3d", "template", "bbox")
 BASELINES = ("template", "bbox")
 
@@ -550,6 +550,8 @@ only), so every vehicle here is unseen by it. One row per method:
   parameters) placed by its mask box, with no refinement at all.
 * **predictor+fit**: one photo, the predictor's top hypotheses refined by render-and-compare
   (`--init learned`), then the shape fit.
+* **both**: one photo, the predictor's hypotheses and the grid search, the lower silhouette loss
+  kept (`--init both`), then the shape fit.
 * **lift3d**: calibrated views (or a generic object), the reconstructor as shipped.
 * **template** (baseline): the undeformed template placed by the grid search
   (`ReconstructRequest(fit_shape=False, init="search")`) or, with calibrated views, by the visual hull.
