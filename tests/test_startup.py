@@ -112,7 +112,7 @@ def test_check_request_names_each_problem(tmp_path, photo):
 
 
 def test_reconstruct_hands_the_runtime_settings_to_the_kernels(tmp_path, photo, monkeypatch):
-    import lift3d.pipeline.run as run
+    import lift3d.pipeline.objects as objects
     from lift3d.api import reconstruct
     from lift3d.kernels import launch
 
@@ -126,7 +126,7 @@ def test_reconstruct_hands_the_runtime_settings_to_the_kernels(tmp_path, photo, 
         seen["settings"] = settings
         return "done"
 
-    monkeypatch.setattr(run, "run_reconstruction", fake_run)
+    monkeypatch.setattr(objects, "reconstruct_objects", fake_run)
     try:
         assert reconstruct(ReconstructRequest(images=[photo], out_dir=tmp_path / "out", config=config)) == "done"
         assert seen["configuration"] == ("cpu", 3) and launch.thread_count() == 3
