@@ -49,6 +49,8 @@ class TrainOptions:
     weight_decay: float = 1e-4
     seed: int = 0
     input_size: int = 64
+    widths: tuple[int, ...] = Architecture.widths
+    hidden: int = Architecture.hidden
     checkpoint_every: int = 500
     shares: dict[str, float] | None = None
     asset_share: float = ASSET_SHARE
@@ -188,9 +190,12 @@ def train(template: Template, out: Path, options: TrainOptions, cache_dir: Path 
                         cache_dir, options.shares, progress=lambda i: report("validation data", i,
                                                                              options.val_samples, {}))
     data_time = time.perf_counter() - clock
-    model = start if start is not None else Predictor(Architecture(input_size=options.input_size))
+    model = start if start is not None else Predictor(Architecture(options.input_size, tuple(options.widths),
+                                                                   options.hidden))
     opt = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     key = f"{options.samples}:{options.steps}:{options.batch}:{options.seed}:{options.input_size}:{options.lr}"
+    if (tuple(options.widths), options.hidden) != (Architecture.widths, Architecture.hidden):
+        key += f":{list(options.widths)}:{options.hidden}"
     if assets or options.init_from:  # the key of a procedural run from scratch is unchanged
         extra = {"assets": shapes_key(assets) if assets else [], "share": options.asset_share,
                  "init": str(options.init_from or "")}
