@@ -53,6 +53,7 @@ class PredictorSettings(_Strict):
     model: str = ""
     init: Literal["learned", "search", "both"] = "both"
     hypotheses: int = Field(4, ge=1, le=16)
+    fov: Literal["assumed", "predicted"] = "assumed"
 
     def model_path(self) -> Path:
         """The model file: ``model`` (relative to the working folder) or the bundled default."""

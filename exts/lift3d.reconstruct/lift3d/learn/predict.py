@@ -102,23 +102,27 @@ def predict(model: Predictor, rgb: np.ndarray, mask: np.ndarray, yaw_modes: int 
     return Prediction(hyps, box, {BODY_NAMES[i]: float(p) for i, p in enumerate(body_p)}, float(agreement))
 
 
-def base_camera(hyp: Hypothesis, box: tuple[int, int, int], width: int, height: int) -> Camera:
-    """The photo's intrinsics implied by a hypothesis: square pixels, centred principal point,
-    the focal length scaled from the crop (``focal * side``) to the photo."""
+def base_camera(hyp: Hypothesis, box: tuple[int, int, int], width: int, height: int,
+                fov_x_deg: float | None = None) -> Camera:
+    """The photo's intrinsics: square pixels, centred principal point, and either the horizontal
+    field of view ``fov_x_deg`` or (``None``) the hypothesis' focal length scaled from the crop
+    (``focal * side``) to the photo."""
+    if fov_x_deg is not None:
+        return Camera.from_fov(math.radians(fov_x_deg), width, height, name="estimated")
     f = hyp.focal * box[2]
     return Camera(f, f, 0.5 * width, 0.5 * height, width, height, np.eye(4), "estimated")
 
 
-def place(hyp: Hypothesis, template: Template, mask: np.ndarray, box: tuple[int, int, int]
-          ) -> tuple[np.ndarray, Pose, np.ndarray, Camera]:
+def place(hyp: Hypothesis, template: Template, mask: np.ndarray, box: tuple[int, int, int],
+          fov_x_deg: float | None = None) -> tuple[np.ndarray, Pose, np.ndarray, Camera]:
     """Template points (V, 3) of the hypothesis' vehicle, its pose matching ``mask``'s box, the pose's
-    target (box centre) and the photo's base camera (intrinsics only)."""
+    target (box centre) and the photo's base camera (intrinsics only; see :func:`base_camera`)."""
     from ..pipeline.camera_search import align_to_box
 
     points = vehicle_points(hyp.vehicle, template)
     target = 0.5 * (points.min(axis=0) + points.max(axis=0))
     height, width = mask.shape
-    base = base_camera(hyp, box, width, height)
+    base = base_camera(hyp, box, width, height, fov_x_deg)
     centre, size = mask_box(mask)
     pose = align_to_box(points, target, base, hyp.yaw, hyp.pitch, centre, size)
     return points, pose, target, base

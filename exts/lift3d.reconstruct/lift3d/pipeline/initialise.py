@@ -49,6 +49,7 @@ class InitOptions:
     search_hypotheses: int
     refine_steps: int
     sigma: float
+    predicted_fov: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings, preset: Preset, mode: str | None) -> "InitOptions":
@@ -56,7 +57,8 @@ class InitOptions:
         if mode not in INIT_MODES:
             raise InputError(f"unknown init {mode!r}; choose one of {', '.join(INIT_MODES)}")
         return cls(mode, settings.predictor.model_path(), settings.predictor.hypotheses, preset.camera_yaw_steps,
-                   preset.camera_pitch_steps, preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma)
+                   preset.camera_pitch_steps, preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
+                   settings.predictor.fov == "predicted")
 
 
 @dataclass
@@ -120,12 +122,13 @@ def car_photo(inputs: Inputs, mask: np.ndarray, options: InitOptions, progress: 
     warnings: list[str] = []
     if options.mode in ("learned", "both", "predicted"):
         try:
+            fov = None if options.predicted_fov else DEFAULT_FOV_X_DEG
             if options.mode == "predicted":
-                est, info = predicted_only(template, rgb, mask, options.model)
+                est, info = predicted_only(template, rgb, mask, options.model, fov)
             else:
                 report = (lambda f: progress(0.5 * f)) if options.mode == "both" else progress
                 est, info = learned_camera(template, rgb, mask, options.model, options.hypotheses,
-                                           options.refine_steps, options.sigma, progress=report, check=check)
+                                           options.refine_steps, options.sigma, fov, progress=report, check=check)
             candidates.append(("learned", est, info))
         except ModelError as exc:
             if options.mode != "both":

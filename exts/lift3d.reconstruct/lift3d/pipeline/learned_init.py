@@ -33,7 +33,8 @@ hypothesis the predictor believes more."""
 
 
 def learned_camera(template: Template, rgb: np.ndarray, mask: np.ndarray, model_path: Path | str,
-                   hypotheses: int, refine_steps: int, sigma: float, fine_size: int | None = FINE_SIZE,
+                   hypotheses: int, refine_steps: int, sigma: float, fov_x_deg: float | None = None,
+                   fine_size: int | None = FINE_SIZE,
                    progress: Callable[[float], None] | None = None,
                    check: Callable[[], None] | None = None) -> tuple[CameraEstimate, dict]:
     """Estimate the camera and the vehicle of one photo from the predictor's top ``hypotheses``.
@@ -44,6 +45,8 @@ def learned_camera(template: Template, rgb: np.ndarray, mask: np.ndarray, model_
         model_path: the predictor's ``.safetensors`` file (its card beside it).
         hypotheses: how many hypotheses to refine (yaw modes x body types, best first).
         refine_steps: Adam steps per hypothesis; sigma: soft-silhouette sharpness.
+        fov_x_deg: the photo's assumed horizontal field of view, or ``None`` to use the predicted
+            focal length.
         fine_size: the winner is refined once more at this working resolution (``None``: not).
 
     Returns the estimate (as :func:`.camera_search.search_camera`'s, ``shape`` = body type) and a
@@ -68,7 +71,7 @@ def learned_camera(template: Template, rgb: np.ndarray, mask: np.ndarray, model_
 
     results = []
     for hyp in hyps:
-        points, pose, target, base = place(hyp, template, mask, prediction.box)
+        points, pose, target, base = place(hyp, template, mask, prediction.box, fov_x_deg)
         basis = vehicle_shape_basis(hyp.vehicle, template)
         refined = refine(points, topology, base, mask, pose, refine_steps, sigma, check, tick, basis,
                          scale_range=SCALE_RANGE, pitch_range_deg=PITCH_RANGE_DEG, pitch_prior_deg=None)
@@ -95,8 +98,8 @@ def learned_camera(template: Template, rgb: np.ndarray, mask: np.ndarray, model_
     return estimate, info
 
 
-def predicted_only(template: Template, rgb: np.ndarray, mask: np.ndarray, model_path: Path | str
-                   ) -> tuple[CameraEstimate, dict]:
+def predicted_only(template: Template, rgb: np.ndarray, mask: np.ndarray, model_path: Path | str,
+                   fov_x_deg: float | None = None) -> tuple[CameraEstimate, dict]:
     """The predictor's best hypothesis placed by its mask box, with no refinement (the evaluation's
     "predictor alone" line)."""
     from ..camera import Camera
@@ -105,7 +108,7 @@ def predicted_only(template: Template, rgb: np.ndarray, mask: np.ndarray, model_
     model, _ = cached_model(model_path)
     prediction = predict(model, rgb, mask, yaw_modes=1, bodies=1)
     hyp = prediction.hypotheses[0]
-    points, pose, target, base = place(hyp, template, mask, prediction.box)
+    points, pose, target, base = place(hyp, template, mask, prediction.box, fov_x_deg)
     camera = Camera(base.fx, base.fy, base.cx, base.cy, base.width, base.height, pose.cam_to_world(target),
                     "estimated")
     scale = np.ones(3)
