@@ -87,6 +87,7 @@ def test_init_choices_and_their_provenance(photo, tiny_model, tmp_path):
                 assert learned["body_type"] in learned["body_probabilities"] or learned["body_probabilities"]
                 assert set(learned["generator_params"]) >= {"length", "width", "height", "wheel_radius"}
                 assert 1 <= len(learned["hypotheses"]) <= 2 and learned["model"] == "tiny.safetensors"
+                assert learned["fov_x_deg"] == pytest.approx(45.0)  # assumed, as the search does
         if init == "both":
             assert set(camera["losses"]) == {"learned", "search"}
             assert camera["chosen"] == min(camera["losses"], key=camera["losses"].get)
@@ -128,3 +129,14 @@ def test_unknown_init_is_refused_before_any_work(photo, tmp_path):
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "init" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_predicted_field_of_view_is_used_when_asked(template):
+    """``place`` with no assumed field of view takes the hypothesis' focal length, scaled from the crop."""
+    from lift3d.learn.predict import base_camera
+
+    hyp = Hypothesis(0.0, 0.1, 1.5, sample_vehicle(np.random.default_rng(0), "sedan"), 1.0)
+    predicted = base_camera(hyp, (10, 20, 100), 640, 480)
+    assumed = base_camera(hyp, (10, 20, 100), 640, 480, 45.0)
+    assert predicted.fx == pytest.approx(150.0) and (predicted.cx, predicted.cy) == (320.0, 240.0)
+    assert math.degrees(2 * math.atan(320.0 / assumed.fx)) == pytest.approx(45.0)
