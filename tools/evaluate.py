@@ -802,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="single,multi", help="comma-separated: single, multi")
     parser.add_argument("--limit", type=int, default=0, help="evaluate at most this many assets")
     parser.add_argument("--no-baseline", action="store_true", help="skip the template and bounding-box baselines")
-    parser.add_argument("--methods", default="", help="comma-separated single-photo methods to run "
+    parser.add_argument("--methods", default="", help="comma-separated single-photo methods to run besides the baselines "
                         f"(default: all of {', '.join(SINGLE_METHODS)})")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results JSON file")
     parser.add_argument("--quality", type=Path, default=DEFAULT_QUALITY, help="Markdown report to write")
@@ -841,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
                     if calibrated or category != "car":
                         methods[0] = "lift3d"
                     if args.methods:
-                        methods = [m for m in methods if m in args.methods.split(",") or m == "lift3d"]
+                        methods = [m for m in methods if m in args.methods.split(",") or m in ("lift3d", *BASELINES)]
                     if args.no_baseline:
                         methods = [m for m in methods if m not in BASELINES]
                     for method in methods:
