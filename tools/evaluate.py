@@ -854,7 +854,7 @@ def main(argv: list[str] | None = None) -> int:
                         write_text_atomic(args.out, json.dumps(jsonable(records), indent=1, allow_nan=False))
     note = (f"{len(assets)} assets, modes {', '.join(modes)}; produced by "
             f"`python tools/evaluate.py --preset {args.preset} --modes {','.join(modes)}"
-            f"{' --generic' if args.generic else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+            f"{' --generic' if args.generic else ''}{f' --methods {args.methods}' if args.methods else ''}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
             f"{version}, CPU only.")
     write_quality(args.quality, records, note, foreground_scores(args.data, assets),
                   photo_foreground_scores(args.data))
