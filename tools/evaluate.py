@@ -525,8 +525,9 @@ def format_table(records: list[dict[str, Any]]) -> str:
         for method in present:
             cells = []
             for key, _, fmt in COLUMNS:
-                values = [[_value(by.get(m, {"error": "missing"}), key) for m in present] for by in group]
-                shared = [v[present.index(method)] for v in values if all(math.isfinite(x) for x in v)]
+                # the cases this method ran on, where every method that ran on them has the value
+                shared = [_value(by[method], key) for by in group if method in by
+                          and all(math.isfinite(_value(rec, key)) for rec in by.values())]
                 cells.append(_fmt(float(np.mean(shared)) if shared else math.nan, fmt))
             rows.append(f"| **mean** | {mode} | {method} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
