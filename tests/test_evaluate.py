@@ -283,3 +283,15 @@ def test_camera_table_reports_yaw_errors_and_front_back():
     assert "| a | single-fl | predictor | van | 10.0 | yes | 2.0 | 0.900 |" in table
     assert "| b | single-fl | predictor | van | 180.0 | no |" in table
     assert "| **all** | | predictor | | median 95.0 | 50% |" in table
+
+
+def test_rerender_rewrites_the_report_from_the_results_and_keeps_the_note(tmp_path, monkeypatch):
+    records = [_record("a", "multi4", "lift3d", input_iou=0.9), _record("a", "multi4", "template", input_iou=0.7)]
+    results, report = tmp_path / "r.json", tmp_path / "Q.md"
+    results.write_text(json.dumps(records))
+    evaluate.write_quality(report, records[:1], "produced by `the original command`")
+    monkeypatch.setattr(evaluate, "foreground_scores", lambda data, assets: [])
+    monkeypatch.setattr(evaluate, "photo_foreground_scores", lambda data: [])
+    assert evaluate.main(["--rerender", "--out", str(results), "--quality", str(report)]) == 0
+    text = report.read_text()
+    assert "produced by `the original command`" in text and "| fast | multi4 | template | 1/1 | 0.700 |" in text

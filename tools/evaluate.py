@@ -817,9 +817,22 @@ def main(argv: list[str] | None = None) -> int:
                         f"(default: all of {', '.join(SINGLE_METHODS)})")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results JSON file")
     parser.add_argument("--quality", type=Path, default=DEFAULT_QUALITY, help="Markdown report to write")
+    parser.add_argument("--rerender", action="store_true",
+                        help="rewrite the report from the results JSON (--out) without reconstructing anything; "
+                             "the report keeps the note saying which command produced the results")
     args = parser.parse_args(argv)
 
     from lift3d.atomic import write_text_atomic
+
+    if args.rerender:
+        records = json.loads(args.out.read_text())
+        previous = args.quality.read_text() if args.quality.is_file() else ""
+        marker = "## Summary\n\n"
+        note = previous.split(marker, 1)[1].split("\n\n", 1)[0] if marker in previous else f"Results from {args.out}."
+        assets = list(dict.fromkeys(r["asset"] for r in records))
+        write_quality(args.quality, records, note, foreground_scores(args.data, assets),
+                      photo_foreground_scores(args.data))
+        return 0
 
     presets = [p.strip() for p in args.preset.split(",") if p.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
