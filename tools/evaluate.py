@@ -378,7 +378,7 @@ def format_camera_table(records: list[dict[str, Any]]) -> str:
             "|---|---|---|---|---:|:---:|---:|---:|"]
     per_method: dict[str, list[tuple[float, float, float]]] = {}
     for r in records:
-        if "error" in r or not r.get("init") or r["method"] in BASELINES:
+        if "error" in r or not r.get("init") or r["method"] in BASELINES or r.get("category", "car") != "car":
             continue
         init = r["init"]
         err = yaw_error_deg(r)

@@ -34,6 +34,7 @@ class Hypothesis:
         focal: focal length in crop pixels over the crop size.
         vehicle: the predicted procedural vehicle (no deformation).
         score: the hypothesis' probability (yaw mode mass x body-type probability).
+        yaw_mass: the probability mass of its yaw mode alone.
     """
 
     yaw: float
@@ -41,6 +42,7 @@ class Hypothesis:
     focal: float
     vehicle: Vehicle
     score: float
+    yaw_mass: float = 1.0
 
     def summary(self) -> dict:
         """JSON-serialisable record for provenance."""
@@ -83,7 +85,7 @@ def decode(outputs: dict[str, torch.Tensor], index: int, yaw_modes: int, bodies:
     for yaw, mass in yaw_peaks(yaw_logits, yaw_modes):
         for b in np.argsort(-body_p)[:bodies]:
             vehicle = Vehicle(BODY_NAMES[b], denormalise(int(b), params[b]), np.zeros((2, 3)))
-            out.append(Hypothesis(yaw, pitch, focal, vehicle, float(mass * body_p[b])))
+            out.append(Hypothesis(yaw, pitch, focal, vehicle, float(mass * body_p[b]), float(mass)))
     out.sort(key=lambda h: -h.score)
     return out
 
