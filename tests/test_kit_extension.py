@@ -124,6 +124,12 @@ def test_startup_then_shutdown_leaves_nothing_registered(kit, tmp_path):
     assert kit.ui.find("lift3d.reconstruct") is None
 
 
+def test_startup_warms_the_kernels_up_off_the_ui_thread(kit):
+    ext = kit.start()
+    ext._warmup.join(timeout=30)
+    assert kit.warmups == ["lift3d-warmup"] and threading.current_thread().name != "lift3d-warmup"
+
+
 def test_menu_action_opens_the_panel(kit):
     kit.start()
     assert kit.ui.windows == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -114,12 +115,18 @@ class KitHarness:
 
 
 @pytest.fixture
-def kit() -> Iterator[KitHarness]:
+def kit(monkeypatch) -> Iterator[KitHarness]:
     saved = _forget_modules()
     sys.path.insert(0, str(STUBS))
     harness = None
     try:
         harness = KitHarness()
+        # The extension warms the kernels up on a background thread; here that thread only records
+        # where it ran (the real warmup is tested in test_warmup.py).
+        harness.warmups = []
+        monkeypatch.setattr("lift3d.warmup.warmup",
+                            lambda device=None, progress=None: harness.warmups.append(threading.current_thread().name)
+                            or [])
         yield harness
     finally:
         try:

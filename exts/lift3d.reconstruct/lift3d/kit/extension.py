@@ -73,6 +73,14 @@ def error_text(message: str) -> str:
     return f"lift3d: error: {message}"
 
 
+
+def _warmup_done(loads, error) -> None:
+    """Log the background kernel warmup's outcome (called on its thread)."""
+    if error is not None:
+        carb.log_warn(f"lift3d: kernel warmup failed ({error}); the first reconstruction compiles what it needs")
+    else:
+        carb.log_info(f"lift3d: {len(loads)} kernel modules ready")
+
 class Lift3dExtension(omni.ext.IExt):
     """Kit entry point of lift3d (``[[python.module]] name = "lift3d.kit"``)."""
 
@@ -91,6 +99,11 @@ class Lift3dExtension(omni.ext.IExt):
         self._update_sub = omni.kit.app.get_app().get_update_event_stream().create_subscription_to_pop(
             self._on_update, name="lift3d.reconstruct jobs")
         self._viewport_delegate = self._add_viewport_delegate()
+        # Compile or load the Warp kernels now, on a daemon thread, never on the UI thread: the
+        # first reconstruction then starts without a compiler pass.
+        from ..warmup import warmup_in_background
+
+        self._warmup = warmup_in_background(done=_warmup_done)
         _instance = self
 
     def on_shutdown(self) -> None:
