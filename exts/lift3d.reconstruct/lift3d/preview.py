@@ -36,6 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .asset import Asset
 from .camera import Camera, orbit_camera
+from .digest import file_digest
 from .errors import InputError
 
 TILE = 256
@@ -205,7 +206,7 @@ def find_photo(asset: Asset, places: Sequence[Path] = ()) -> Path | None:
     candidates = [Path(name)] if Path(name).is_absolute() else [Path(p) / name for p in (*places, Path.cwd())]
     for candidate in candidates:
         try:
-            if candidate.is_file() and (not digest or hashlib.sha256(candidate.read_bytes()).hexdigest() == digest):
+            if candidate.is_file() and (not digest or file_digest(candidate) == digest):
                 return candidate
         except OSError:
             continue

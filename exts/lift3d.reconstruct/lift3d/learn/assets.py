@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..digest import file_digest
 from ..errors import InputError
 from ..templates import Template
 from ..templates.vehicles import (BODY_TYPES, COMMON, DEFORM_MODES, GENERATOR_VERSION, PARAM_NAMES, Vehicle,
@@ -76,15 +77,6 @@ def find_assets(folder: Path | str) -> list[Path]:
     if not found:
         raise InputError(f"asset folder {folder} holds no {', '.join('*' + s for s in ASSET_SUFFIXES)} file")
     return found
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def canonical_frame(points: np.ndarray, up_axis: str = "Y", meters_per_unit: float = 1.0) -> np.ndarray:

@@ -53,6 +53,7 @@ from pxr import Sdf, Tf, Usd
 
 from .. import __version__
 from ..atomic import write_text_atomic
+from ..digest import file_digest
 from ..errors import InputError
 from ..naming import sanitize_name
 from . import stage_refs
@@ -330,7 +331,7 @@ class SharedStage:
 
 def _hash_or_none(path: str) -> str | None:
     try:
-        return stage_refs.file_digest(Path(path))
+        return file_digest(Path(path))
     except OSError:
         return None
 

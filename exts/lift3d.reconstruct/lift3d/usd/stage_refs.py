@@ -32,7 +32,6 @@ left to the callers, which hold the lock while they do it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -44,6 +43,7 @@ from filelock import FileLock, Timeout
 from pxr import Kind, Sdf, Tf
 
 from ..atomic import atomic_path
+from ..digest import file_digest
 from ..errors import InputError
 from ..naming import sanitize_name, unique_name
 
@@ -139,15 +139,6 @@ class AssetRef:
     name: str
     digest: str
     source: str
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def recorded_source(layer: Sdf.Layer) -> str:
