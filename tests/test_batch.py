@@ -323,7 +323,10 @@ def test_interrupted_batch_resumes(tmp_path, tiny_settings):
     manifest = tmp_path / "batch_manifest.jsonl"
     cmd = [sys.executable, "-m", "lift3d.cli", "batch", str(folder), "--stage", str(stage), "--workers", "1",
            "--writer", "tester", "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    # A test runner started in the background inherits SIGINT as ignored (and Python then installs no
+    # KeyboardInterrupt handler); give the driver a terminal's default, as a user's shell does.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
         if manifest.exists() and manifest.read_text().count("\n") >= 1:
