@@ -110,7 +110,9 @@ def base_camera(hyp: Hypothesis, box: tuple[int, int, int], width: int, height: 
     field of view ``fov_x_deg`` or (``None``) the hypothesis' focal length scaled from the crop
     (``focal * side``) to the photo."""
     if fov_x_deg is not None:
-        return Camera.from_fov(math.radians(fov_x_deg), width, height, name="estimated")
+        from ..pipeline.camera_search import guess_intrinsics
+
+        return guess_intrinsics(width, height, fov_x_deg)
     f = hyp.focal * box[2]
     return Camera(f, f, 0.5 * width, 0.5 * height, width, height, np.eye(4), "estimated")
 

@@ -309,12 +309,7 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
                                               SEARCH_SIZE, SEARCH_SIZE), crop_target)
             starts.append((cand_iou, cand, name))
     topology = MeshTopology(template.faces, len(template.points))
-    total = max(1, (len(starts) + (fine_size is not None)) * max(refine_steps, 1))
-    done = [0]
-
-    def tick() -> None:
-        done[0] += 1
-        report(0.2 + 0.8 * done[0] / total)
+    tick = progress_ticker(report, 0.2, (len(starts) + (fine_size is not None)) * max(refine_steps, 1))
 
     settings = {name: (body_search or {}).get(name, BodySearch()) for name in shapes}
     results = []
@@ -336,6 +331,17 @@ def search_camera(template: Template, mask: np.ndarray, yaw_steps: int, pitch_st
     camera = Camera(base.fx, base.fy, base.cx, base.cy, width, height, best.pose.cam_to_world(target), "estimated")
     return CameraEstimate(camera, best.pose, target, best.scale, best.points, best.loss, best.shape,
                           [h.summary() for h in results])
+
+
+def progress_ticker(report: Callable[[float], None], start: float, total: int) -> Callable[[], None]:
+    """A callback that, called ``total`` times (one per refinement step), moves ``report`` from ``start`` to 1."""
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        report(start + (1.0 - start) * done[0] / max(1, total))
+
+    return tick
 
 
 def _angle_close(a: Pose, b: Pose, tol_deg: float = 20.0) -> bool:

@@ -24,8 +24,6 @@ from typing import Any
 import numpy as np
 
 from ..camera import Camera
-from ..errors import InputError
-from ..preflight import INIT_MODES
 from ..settings import Preset, Settings
 from ..templates import Template
 from .camera_search import DEFAULT_FOV_X_DEG, CameraEstimate, align_to_box, guess_intrinsics
@@ -53,9 +51,7 @@ class InitOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings, preset: Preset, mode: str | None) -> "InitOptions":
-        mode = mode or settings.predictor.init
-        if mode not in INIT_MODES:
-            raise InputError(f"unknown init {mode!r}; choose one of {', '.join(INIT_MODES)}")
+        mode = mode or settings.predictor.init  # a request's init was checked by lift3d.preflight
         return cls(mode, settings.predictor.model_path(), settings.predictor.hypotheses, preset.camera_yaw_steps,
                    preset.camera_pitch_steps, preset.camera_hypotheses, preset.camera_refine_steps, preset.sigma,
                    settings.predictor.fov == "predicted")

@@ -21,7 +21,7 @@ import numpy as np
 from ..kernels.mesh_ops import MeshTopology
 from ..templates import Template
 from ..templates.vehicles import vehicle_shape_basis
-from .camera_search import FINE_SIZE, CameraEstimate, refine
+from .camera_search import FINE_SIZE, CameraEstimate, progress_ticker, refine
 
 PITCH_RANGE_DEG = (-5.0, 89.0)
 """Elevations a refined hypothesis may take (the predictor is trained on the same range)."""
@@ -67,12 +67,7 @@ def learned_camera(template: Template, rgb: np.ndarray, mask: np.ndarray, model_
     hyps = [h for h in prediction.hypotheses if h.yaw_mass >= MIN_YAW_MASS][:hypotheses] or prediction.hypotheses[:1]
     report(0.1)
     topology = MeshTopology(template.faces, len(template.points))
-    total = max(1, (len(hyps) + (fine_size is not None)) * max(refine_steps, 1))
-    done = [0]
-
-    def tick() -> None:
-        done[0] += 1
-        report(0.1 + 0.9 * done[0] / total)
+    tick = progress_ticker(report, 0.1, (len(hyps) + (fine_size is not None)) * max(refine_steps, 1))
 
     results = []
     for hyp in hyps:
