@@ -161,3 +161,13 @@ def test_cli_train_quick_rejects_a_bad_output_name(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "must end in .safetensors" in result.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_cli_train_refuses_an_unwritable_model_folder_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = subprocess.run([sys.executable, "-m", "lift3d.cli", "train", "--quick", "--out",
+                             str(blocker / "m.safetensors"), "--cache", str(tmp_path / "cache")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "model folder" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "cache").exists()

@@ -326,8 +326,12 @@ def train(
                                                                   seed=seed)
     if init_from is not None:
         options = replace(options, init_from=str(init_from))
+    from .preflight import check_writable_folder
+
     target = out or default_model_path()
     cache_dir = cache or Path.home() / ".cache" / "lift3d" / "synth"
+    check_writable_folder(target.parent, "model folder")  # before an hour of training, not after it
+    check_writable_folder(cache_dir, "cache folder")
     card = run_training(target, options, cache_dir, quiet=as_json, assets=assets)
     if as_json:
         _echo_json({"model": str(target), **card})

@@ -128,6 +128,7 @@ def _batch(data: dict[str, np.ndarray], idx: np.ndarray, rng: np.random.Generato
 
 def validate(model: Predictor, template: Template, data: dict[str, np.ndarray], seed: int) -> dict[str, float]:
     """Figures on a held-out set (see the module docstring)."""
+    from ..camera import Camera
     from ..pipeline.silhouette import hard_mask, mask_iou
     from .predict import decode, place
 
@@ -151,7 +152,7 @@ def validate(model: Predictor, template: Template, data: dict[str, np.ndarray], 
                     continue
                 box = (0, 0, size)
                 points, pose, target, base = place(hyp, template, mask, box)
-                cam = base.__class__(base.fx, base.fy, base.cx, base.cy, size, size, pose.cam_to_world(target))
+                cam = Camera(base.fx, base.fy, base.cx, base.cy, size, size, pose.cam_to_world(target))
                 ious.append(mask_iou(hard_mask(points, template.faces, cam, size, size), mask))
     model.train()
     return {"views": len(yaw_err), "front_back_accuracy": float(np.mean(front_back)),
