@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,43 @@ def test_windowless_parts_merge_the_windows_into_the_body(car):
     assert "window" in names and "window" not in merged and "glass" in materials and "glass" not in materials_without
     assert set(merged["body"].faces) == set(names["body"].faces) | set(names["window"].faces)
     assert sorted(np.concatenate([p.faces for p in without])) == list(range(len(car.faces)))  # still a partition
+
+
+def test_mirror_map_pairs_reflections_and_rejects_asymmetry():
+    from lift3d.templates.model import mirror_map
+
+    rng = np.random.default_rng(3)
+    half = rng.uniform(0.05, 1.0, size=(1500, 3))  # more than one block of the search
+    centre = np.column_stack([np.zeros(40), rng.uniform(size=(40, 2))])
+    points = np.vstack([half, half * [-1.0, 1.0, 1.0], centre])
+    order = rng.permutation(len(points))
+    points = points[order]
+    mirror = mirror_map(points)
+    assert np.allclose(points[mirror] * [-1.0, 1.0, 1.0], points)
+    assert np.array_equal(mirror[mirror], np.arange(len(points)))
+    points[0, 0] += 0.01
+    with pytest.raises(ValueError, match="1 vertices|2 vertices"):
+        mirror_map(points)
+
+
+def test_interp_rows_matches_numpy_interp_row_by_row():
+    from lift3d.templates.car import _interp_rows
+
+    rng = np.random.default_rng(4)
+    xp = np.cumsum(rng.uniform(0.0, 2.0, size=(6, 30)), axis=1)  # increasing, with repeats allowed
+    xp[:, 5] = xp[:, 4]
+    fp = rng.normal(size=(6, 30))
+    x = rng.uniform(xp[:, :1] - 1.0, xp[:, -1:] + 1.0, size=(6, 12))  # also outside each row's range
+    expected = np.stack([np.interp(x[i], xp[i], fp[i]) for i in range(6)])
+    assert np.allclose(_interp_rows(x, xp, fp), expected, atol=1e-9)
+
+
+def test_car_points_are_car_geometry_without_labels():
+    from lift3d.templates.car import BODY_SHAPES, CarParams, car_geometry, car_points
+
+    for overrides in BODY_SHAPES.values():
+        p = replace(CarParams(), **overrides)
+        points, faces, names, _ = car_geometry(p)
+        cheap_points, cheap_faces = car_points(p)
+        assert np.array_equal(points, cheap_points) and np.array_equal(faces, cheap_faces)
+        assert len(names) == len(faces) and {"body", "window", "wheel_fl"} <= set(names)

@@ -17,7 +17,9 @@ frame (+Y up, front +Z, left +X, ground ``y = 0``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -93,6 +95,43 @@ def _plan_halfwidth(u: np.ndarray, p: CarParams) -> np.ndarray:
     return 0.5 * p.width * (1.0 - p.taper + p.taper * np.sqrt(1.0 - e * e))
 
 
+def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Row-wise ``np.interp``: (N, K) samples ``x`` of (N, P) curves ``fp`` over increasing (N, P) ``xp``.
+
+    As ``np.interp``, samples outside a row's range take its end values. Each row is shifted by
+    its index times the largest span, so the rows become one increasing sequence and a single
+    ``np.interp`` serves all of them.
+    """
+    x = np.clip(x, xp[:, :1], xp[:, -1:])
+    span = float((xp[:, -1] - xp[:, 0]).max()) + 1.0
+    shift = span * np.arange(len(xp))[:, None]
+    return np.interp((x + shift).ravel(), (xp + shift).ravel(), fp.ravel()).reshape(x.shape)
+
+
+@lru_cache(maxsize=8)
+def _loft_faces(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(F, 3) faces and (N, M) vertex grid of a loft of ``n`` rings of ``m`` vertices plus two cap centres.
+
+    The caps' centre vertices are ``n * m`` (rear) and ``n * m + 1`` (front). The quads split
+    mirror-symmetrically: the diagonal flips on the -X half (``k >= m // 2``). Read-only arrays.
+    """
+    grid = np.arange(n * m).reshape(n, m)
+    a, b = grid[:-1], np.roll(grid, -1, axis=1)[:-1]
+    c, d = np.roll(grid, -1, axis=1)[1:], grid[1:]
+    plus_x = (np.arange(m) < m // 2)[None, :, None]
+    first = np.where(plus_x, np.stack([a, b, c], -1), np.stack([a, b, d], -1))
+    second = np.where(plus_x, np.stack([a, c, d], -1), np.stack([b, c, d], -1))
+    quads = np.stack([first, second], axis=2).reshape(-1, 3)
+    k = np.arange(m)
+    rear = np.stack([np.full(m, n * m), grid[0, (k + 1) % m], grid[0, k]], -1)
+    front = np.stack([np.full(m, n * m + 1), grid[-1, k], grid[-1, (k + 1) % m]], -1)
+    caps = np.stack([rear, front], axis=1).reshape(-1, 3)
+    faces = np.concatenate([quads, caps]).astype(np.int64)
+    faces.flags.writeable = False
+    grid.flags.writeable = False
+    return faces, grid
+
+
 def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lofted body: (V, 3) points, (F, 3) faces, (N, M) station/ring vertex indices."""
     n, m = p.stations, p.ring
@@ -104,51 +143,37 @@ def _body(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # Tumblehome: the greenhouse narrows in proportion to how far the top rises above the belt.
     rise = np.clip((top - belt) / (0.3 * p.height), 0.0, 1.0)
     half_top = half * (1.0 - (1.0 - p.tumblehome) * rise)
-    # Dense half profile (top centre -> +X side -> bottom centre), resampled uniformly by arc length
-    # so the ring vertices are evenly spread; the -X half is its mirror image.
+    # Dense half profile (top centre -> +X side -> bottom centre) per station (rows), resampled
+    # uniformly by arc length so the ring vertices are evenly spread; the -X half is its mirror image.
     phi = np.linspace(0.0, np.pi, 721)
     s, t = np.sin(phi), np.cos(phi)
     expo = 2.0 / p.boxiness  # superellipse exponent 5: boxy with rounded corners
     sx = np.abs(s) ** expo
     ty = np.sign(t) * np.abs(t) ** expo
-    pts = np.zeros((n, m, 3))
+    top_c, bottom_c = top[:, None], bottom[:, None]
+    y = bottom_c + 0.5 * (ty + 1.0) * (top_c - bottom_c)
+    above = np.where(top_c > belt, np.clip((y - belt) / np.maximum(top_c - belt, 1e-6), 0.0, 1.0), 0.0)
+    hw = half[:, None] - (half - half_top)[:, None] * above
+    # Round the lower edge inwards a little so the tyres show below the sills.
+    below = np.clip((bottom_c + 0.12 - y) / 0.12, 0.0, 1.0)
+    x = sx * hw * (1.0 - 0.06 * below)
+    arc = np.concatenate([np.zeros((n, 1)), np.cumsum(np.hypot(np.diff(x), np.diff(y)), axis=1)], axis=1)
     halfring = m // 2
-    for i in range(n):
-        y = bottom[i] + 0.5 * (ty + 1.0) * (top[i] - bottom[i])
-        above = np.clip((y - belt) / max(top[i] - belt, 1e-6), 0.0, 1.0) if top[i] > belt else np.zeros_like(y)
-        hw = half[i] - (half[i] - half_top[i]) * above
-        # Round the lower edge inwards a little so the tyres show below the sills.
-        below = np.clip((bottom[i] + 0.12 - y) / 0.12, 0.0, 1.0)
-        x = sx * hw * (1.0 - 0.06 * below)
-        arc = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
-        target = np.linspace(0.0, arc[-1], halfring + 1)
-        xs, ys = np.interp(target, arc, x), np.interp(target, arc, y)
-        xs[0] = xs[-1] = 0.0
-        pts[i, : halfring + 1, 0], pts[i, : halfring + 1, 1] = xs, ys
-        pts[i, halfring + 1:, 0], pts[i, halfring + 1:, 1] = -xs[1:-1][::-1], ys[1:-1][::-1]
-        pts[i, :, 2] = z[i]
+    target = arc[:, -1:] * np.linspace(0.0, 1.0, halfring + 1)
+    xs, ys = _interp_rows(target, arc, x), _interp_rows(target, arc, y)
+    xs[:, 0] = xs[:, -1] = 0.0
+    pts = np.empty((n, m, 3))
+    pts[:, : halfring + 1, 0], pts[:, : halfring + 1, 1] = xs, ys
+    pts[:, halfring + 1:, 0], pts[:, halfring + 1:, 1] = -xs[:, -2:0:-1], ys[:, -2:0:-1]
+    pts[:, :, 2] = z[:, None]
     pts[np.abs(pts[..., 0]) < 1e-9, 0] = 0.0
-    grid = np.arange(n * m).reshape(n, m)
-    faces = []
-    for i in range(n - 1):
-        for k in range(m):
-            a, b = grid[i, k], grid[i, (k + 1) % m]
-            c, d = grid[i + 1, (k + 1) % m], grid[i + 1, k]
-            # Mirror-symmetric triangulation: the diagonal flips on the -X half.
-            faces += [(a, b, c), (a, c, d)] if k < m // 2 else [(a, b, d), (b, c, d)]
-    points = pts.reshape(-1, 3)
-    rear = len(points)
-    front = rear + 1
+    faces, grid = _loft_faces(n, m)
     centre_r = np.array([0.0, pts[0, :, 1].mean(), z[0]])
     centre_f = np.array([0.0, pts[-1, :, 1].mean(), z[-1]])
-    points = np.vstack([points, centre_r, centre_f])
-    for k in range(m):
-        faces.append((rear, grid[0, (k + 1) % m], grid[0, k]))
-        faces.append((front, grid[-1, k], grid[-1, (k + 1) % m]))
-    faces = np.asarray(faces, dtype=np.int64)
+    points = np.vstack([pts.reshape(-1, 3), centre_r, centre_f])
     if signed_volume(points, faces) < 0:
         faces = faces[:, ::-1]
-    return points, faces, grid
+    return points, np.array(faces), np.array(grid)
 
 
 def signed_volume(points: np.ndarray, faces: np.ndarray) -> float:
@@ -157,8 +182,9 @@ def signed_volume(points: np.ndarray, faces: np.ndarray) -> float:
     return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
+@lru_cache(maxsize=4)
 def _unit_tyre(segments: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit tyre (axis X, for the LEFT side: outer face at +x): (K, 3) local coords and (F, 3) faces.
+    """Unit tyre (axis X, for the LEFT side: outer face at +x): (K, 3) local coords and (F, 3) faces (read-only).
 
     Local coordinates ``(a, b, c)`` as in :class:`lift3d.templates.WheelRig`: rings at
     ``a = -0.5 .. 0.5`` (width fractions) with radius factors giving a rounded tread
@@ -182,43 +208,48 @@ def _unit_tyre(segments: int) -> tuple[np.ndarray, np.ndarray]:
     faces = np.asarray(faces, dtype=np.int64)
     if signed_volume(local, faces) < 0:
         faces = faces[:, ::-1]
-    return local.astype(np.float32), faces
+    local, faces = local.astype(np.float32), np.ascontiguousarray(faces)
+    local.flags.writeable = faces.flags.writeable = False  # cached: shared by every car built
+    return local, faces
 
 
-def car_geometry(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, WheelRig]:
-    """The car's mesh without atlas: (V, 3) points, (F, 3) faces, (F,) part name per face, wheel rig."""
+_PARTS = ("body", "wheel_fl", "wheel_rl", "wheel_fr", "wheel_rr")
+
+
+def _assemble(p: CarParams) -> tuple[np.ndarray, np.ndarray, list[int], WheelRig]:
+    """Body and tyres: (V, 3) float64 points, (F, 3) faces, face count per :data:`_PARTS` entry, wheel rig."""
     body_pts, body_faces, _ = _body(p)
     local, tyre_faces = _unit_tyre(p.wheel_segments)
     half_w = float(_plan_halfwidth(np.array([0.5]), p)[0])
     track = 2.0 * (half_w - 0.5 * p.wheel_width + p.wheel_outset)
     axle_z = np.array([0.5 * p.wheelbase + p.front_axle_offset, -0.5 * p.wheelbase + p.front_axle_offset])
-    rig_pts = WheelRig(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64), local, axle_z,
-                       p.wheel_radius, track, p.wheel_width).points(axle_z, p.wheel_radius, track, p.wheel_width)
+    placement = WheelRig(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64), local, axle_z,
+                         p.wheel_radius, track, p.wheel_width)
+    rig_pts = placement.points(axle_z, p.wheel_radius, track, p.wheel_width)
     if p.rear_wheel_scale != 1.0:  # larger rear tyres (tractors), still round and on the ground
-        rear = WheelRig(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64), local, axle_z,
-                        p.wheel_radius, track, p.wheel_width).points(
-            axle_z, p.wheel_radius * p.rear_wheel_scale, track, p.wheel_width)
+        rear = placement.points(axle_z, p.wheel_radius * p.rear_wheel_scale, track, p.wheel_width)
         rig_pts[[1, 3]] = rear[[1, 3]]
-    points = [body_pts]
-    faces = [body_faces]
-    face_names = [np.full(len(body_faces), "body", dtype=object)]
-    k = len(local)
-    offset = len(body_pts)
-    starts = {}
-    # rig order: fl, rl, fr, rr
-    for wheel, name in zip(rig_pts, ("wheel_fl", "wheel_rl", "wheel_fr", "wheel_rr")):
-        starts[name] = offset
-        points.append(wheel)
-        f = tyre_faces if name.endswith("l") else tyre_faces[:, ::-1]
-        faces.append(f + offset)
-        face_names.append(np.full(len(f), name, dtype=object))
-        offset += k
-    points = np.vstack(points).astype(np.float64)
-    faces = np.vstack(faces).astype(np.int64)
-    names = _label_body(points, faces, np.concatenate(face_names), p)
-    rig = WheelRig(left=np.stack([np.arange(k) + starts["wheel_fl"], np.arange(k) + starts["wheel_rl"]]),
-                   right=np.stack([np.arange(k) + starts["wheel_fr"], np.arange(k) + starts["wheel_rr"]]),
-                   local=local, axle_z=axle_z, radius=p.wheel_radius, track=track, width=p.wheel_width)
+    k, nb = len(local), len(body_pts)
+    # rig order: fl, rl, fr, rr; the right tyres are mirrored, so their faces wind the other way
+    faces = [body_faces] + [(tyre_faces if name.endswith("l") else tyre_faces[:, ::-1]) + nb + i * k
+                            for i, name in enumerate(_PARTS[1:])]
+    points = np.vstack([body_pts, *rig_pts]).astype(np.float64)
+    starts = nb + k * np.arange(4)[:, None] + np.arange(k)[None, :]
+    rig = WheelRig(left=starts[[0, 1]], right=starts[[2, 3]], local=local, axle_z=axle_z, radius=p.wheel_radius,
+                   track=track, width=p.wheel_width)
+    return points, np.vstack(faces).astype(np.int64), [len(f) for f in faces], rig
+
+
+def car_points(p: CarParams) -> tuple[np.ndarray, np.ndarray]:
+    """The car's (V, 3) float64 points and (F, 3) faces, without part labels (cheaper than :func:`car_geometry`)."""
+    points, faces, _, _ = _assemble(p)
+    return points, faces
+
+
+def car_geometry(p: CarParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, WheelRig]:
+    """The car's mesh without atlas: (V, 3) points, (F, 3) faces, (F,) part name per face, wheel rig."""
+    points, faces, counts, rig = _assemble(p)
+    names = _label_body(points, faces, np.repeat(np.array(_PARTS, dtype=object), counts), p)
     return points, faces, names, rig
 
 
@@ -261,21 +292,37 @@ WINDOWLESS_SHAPES = frozenset({"two_wheeler"})
 """Body shapes whose template window faces are bodywork (no glass material)."""
 
 
-def car_shapes(template: Template) -> dict[str, np.ndarray]:
-    """name -> (V, 3) points of each :data:`BODY_SHAPES` body with ``template``'s topology.
-
-    Built from the parameters stored with the template; raises ``ValueError`` if
-    a shape's mesh does not have the template's faces (the generator changed
-    since the template was written: run ``tools/make_templates.py``).
-    """
+def _template_params(template: Template) -> str:
+    """The :class:`CarParams` stored with ``template``, as a canonical JSON key for the caches below."""
     known = {f.name for f in fields(CarParams)}
-    base = CarParams(**{k: v for k, v in template.params.items() if k in known})
+    return json.dumps({k: v for k, v in template.params.items() if k in known}, sort_keys=True)
+
+
+def _check_topology(faces: np.ndarray, template: Template, shape: str) -> None:
+    if faces.shape != template.faces.shape or not np.array_equal(faces, template.faces):
+        raise ValueError(f"body shape {shape!r} does not match the car template's topology "
+                         "(the generator changed since the template was written: run tools/make_templates.py)")
+
+
+@lru_cache(maxsize=32)
+def _shape_points(params: str, shape: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cached :func:`car_points` of one :data:`BODY_SHAPES` body over the template parameters ``params`` (JSON)."""
+    points, faces = car_points(replace(CarParams(**json.loads(params)), **BODY_SHAPES[shape]))
+    return points.astype(np.float32), faces
+
+
+def car_shapes(template: Template) -> dict[str, np.ndarray]:
+    """name -> (V, 3) float32 points of each :data:`BODY_SHAPES` body with ``template``'s topology.
+
+    Built from the parameters stored with the template (cached per parameter set; each call
+    returns fresh arrays); raises ``ValueError`` if a shape's mesh does not have the template's
+    faces (the generator changed since the template was written: run ``tools/make_templates.py``).
+    """
     out = {}
-    for name, overrides in BODY_SHAPES.items():
-        points, faces, _, _ = car_geometry(replace(base, **overrides))
-        if faces.shape != template.faces.shape or not np.array_equal(faces, template.faces):
-            raise ValueError(f"body shape {name!r} does not match the car template's topology")
-        out[name] = points.astype(np.float32)
+    for name in BODY_SHAPES:
+        points, faces = _shape_points(_template_params(template), name)
+        _check_topology(faces, template, name)
+        out[name] = points.copy()
     return out
 
 
@@ -329,15 +376,20 @@ def car_shape_basis(template: Template, shape: str) -> np.ndarray:
     optimised through the soft silhouette jointly with the camera. Central differences
     with a quarter of each unit keep every perturbed profile valid (monotone stations).
     """
-    known = {f.name for f in fields(CarParams)}
-    base = replace(CarParams(**{k: v for k, v in template.params.items() if k in known}), **BODY_SHAPES[shape])
+    basis, faces = _shape_basis(_template_params(template), shape)
+    _check_topology(faces, template, shape)
+    return basis.copy()
+
+
+@lru_cache(maxsize=32)
+def _shape_basis(params: str, shape: str) -> tuple[np.ndarray, np.ndarray]:
+    """Cached (K, V, 3) basis of :func:`car_shape_basis` and the body's (F, 3) faces, over ``params`` (JSON)."""
+    base = replace(CarParams(**json.loads(params)), **BODY_SHAPES[shape])
     basis = []
     for name, unit in SHAPE_MODES.items():
         h = 0.25 * unit
         value = getattr(base, name)
-        hi = car_geometry(replace(base, **{name: value + h}))[0]
-        lo = car_geometry(replace(base, **{name: value - h}))[0]
-        if hi.shape != template.points.shape:
-            raise ValueError(f"body shape {shape!r} does not match the car template's topology")
+        hi, faces = car_points(replace(base, **{name: value + h}))
+        lo = car_points(replace(base, **{name: value - h}))[0]
         basis.append((hi - lo) * (unit / (2.0 * h)))
-    return np.stack(basis)
+    return np.stack(basis), faces

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from .car import CarParams, car_geometry
+from .car import CarParams, car_points
 from .model import Template
 
 GENERATOR_VERSION = 1
@@ -216,7 +216,7 @@ def vehicle_points(vehicle: Vehicle, template: Template | None = None) -> np.nda
     p = vehicle.car_params(base)
     if vehicle.body_type == "two_wheeler":
         p = _two_wheeler_track(p)
-    points, faces, _, _ = car_geometry(p)
+    points, faces = car_points(p)
     if template is not None and (faces.shape != template.faces.shape or not np.array_equal(faces, template.faces)):
         raise ValueError("the procedural vehicle does not match the car template's topology")
     nb = body_vertex_count(p)
