@@ -51,3 +51,16 @@ def lift3d_entry_point() -> str:
     """The installed ``lift3d`` command (beside this Python, else on PATH); skips the test if there is none."""
     exe = Path(sys.executable).with_name("lift3d")
     return str(exe) if exe.exists() else shutil.which("lift3d") or pytest.skip("lift3d entry point not installed")
+
+
+def two_cars(path: Path) -> Path:
+    """Write a 200 x 96 transparent photo of two separate car blobs side by side, the left one larger."""
+    left = np.asarray(Image.open(car_blob(path.with_name(f"{path.stem}_left.png"), 1, size=96)))
+    right = np.asarray(Image.open(car_blob(path.with_name(f"{path.stem}_right.png"), 2, size=80)))
+    path.with_name(f"{path.stem}_left.png").unlink()
+    path.with_name(f"{path.stem}_right.png").unlink()
+    photo = np.zeros((96, 200, 4), np.uint8)
+    photo[:, 2:98] = left
+    photo[8:88, 112:192] = right
+    Image.fromarray(photo, "RGBA").save(path)
+    return path

@@ -22,7 +22,7 @@ from lift3d.batch_engines import LocalEngine
 from lift3d.cli import main
 from lift3d.errors import InputError
 
-from synthetic_inputs import TINY_SETTINGS, car_blob
+from synthetic_inputs import TINY_SETTINGS, car_blob, two_cars
 
 
 def _square(x: int) -> int:
@@ -63,12 +63,16 @@ def test_digest_depends_on_bytes_and_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("LIFT3D_CONFIG", str(cfg))
     assert settings_fingerprint("car", "fast") != fast, "a changed preset must not reuse old results"
     assert json.loads(settings_fingerprint("car", "fast"))["preset_settings"]["steps"] == [4]
+    assert settings_fingerprint("car", "fast", "largest") != settings_fingerprint("car", "fast", "all") \
+        == settings_fingerprint("car", "fast"), "a batch of the largest objects must not reuse one of all objects"
 
 
 def test_manifest_appends_lines_and_settles_outcomes(tmp_path):
     m = Manifest(tmp_path / "batch_manifest.jsonl")
     assert m.settled() == {}
-    m.append(ImageRecord("/a.png", "d1", "ok", asset="/x/a.usda", prim="/World/Reconstructions/w__a_1"), "w")
+    m.append(ImageRecord("/a.png", "d1", "ok", asset="/x/a.usda", prim="/World/Reconstructions/w__a_1",
+                         assets=["/x/a.usda", "/x/a_2.usda"], prims=["/World/Reconstructions/w__a_1",
+                                                                       "/World/Reconstructions/w__a_2_2"]), "w")
     m.append(ImageRecord("/b.png", "d2", "failed", "image /b.png is corrupt", retry=False), "w")
     m.append(ImageRecord("/c.png", "d3", "failed", "internal error: boom"), "w")
     m.append(ImageRecord("/a.png", "d1", "skipped", "already reconstructed with the same settings"), "w")
@@ -77,9 +81,11 @@ def test_manifest_appends_lines_and_settles_outcomes(tmp_path):
     lines = m.path.read_text().splitlines()
     assert len(lines) == 5
     first = json.loads(lines[0])
-    assert set(first) == {"time", "image", "digest", "status", "reason", "asset", "prim", "seconds", "writer"}, \
-        "a success carries no retry flag"
+    assert set(first) == {"time", "image", "digest", "status", "reason", "asset", "prim", "assets", "prims", "seconds",
+                          "writer"}, "a success carries no retry flag"
+    assert first["assets"] == ["/x/a.usda", "/x/a_2.usda"] and len(first["prims"]) == 2
     assert json.loads(lines[1])["retry"] is False and json.loads(lines[2])["retry"] is True
+    assert "assets" not in json.loads(lines[1]) and "prims" not in json.loads(lines[1]), "a failure lists no assets"
     assert "retry" not in json.loads(lines[3]), "a skip carries no retry flag"
     settled = m.settled()
     assert set(settled) == {"d1", "d2"}, "ok and input failures settle; internal errors are retried"
@@ -101,17 +107,19 @@ def test_summary_wording_tells_skipped_failed_and_retried_apart():
     skipped = [ImageRecord(f"/in/{i}.png", f"d{i}", "skipped", "already reconstructed with the same settings")
                for i in range(10)]
     text = _summary(skipped).format()
-    assert text.startswith("10 images: 0 ok, 0 failed, 10 skipped; 1 other file ignored;")
+    assert text.startswith("10 images: 0 ok, 0 failed, 10 skipped; 0 assets in the stage; 1 other file ignored;")
     assert "(0.00 images/min, local engine, 1 worker)" in text and "failed:" not in text
     records = [ImageRecord("/in/a.png", "a", "failed", "failed before, not retried: image is corrupt", retry=False),
                ImageRecord("/in/b.png", "b", "failed", "no separable object", seconds=1.5, retry=False),
-               ImageRecord("/in/c.png", "c", "ok", asset="/out/c.usda", seconds=3.0, retried=True)]
+               ImageRecord("/in/c.png", "c", "ok", asset="/out/c.usda", seconds=3.0, retried=True,
+                           assets=["/out/c.usda", "/out/c_2.usda"])]
     summary = _summary(records, workers=3)
     text = summary.format()
-    assert "3 images: 1 ok, 2 failed (1 of them in an earlier run, not retried), 0 skipped, 1 retried;" in text
+    assert "3 images: 1 ok, 2 failed (1 of them in an earlier run, not retried), 0 skipped, 1 retried; " \
+           "2 assets in the stage;" in text
     assert "3 workers)" in text
     data = summary.to_json()
-    assert (data["failed"], data["failed_before"], data["retried"]) == (2, 1, 1)
+    assert (data["failed"], data["failed_before"], data["retried"], data["assets"]) == (2, 1, 1, 2)
     assert "retry" not in data["records"][2] and data["records"][2]["retried"] is True
 
 
@@ -246,8 +254,110 @@ def test_batch_end_to_end_with_failures_and_resume(tmp_path, tiny_settings, caps
     # The human summary names every failure with its reason.
     assert main(args[:-1]) == 1
     text = capsys.readouterr().out
-    assert "4 images: 0 ok, 2 failed (2 of them in an earlier run, not retried), 2 skipped; 1 other file ignored" in text
+    assert "4 images: 0 ok, 2 failed (2 of them in an earlier run, not retried), 2 skipped; 2 assets in the stage; " \
+           "1 other file ignored" in text
     assert "failed: " in text and "flat.jpg" in text
+
+
+class InProcessEngine:
+    """Runs the batch's tasks one after the other in this process (the real reconstructor, no worker start-up)."""
+
+    def run(self, fn, tasks, on_crash):
+        for task in tasks:
+            yield task, fn(task)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def in_process(monkeypatch):
+    monkeypatch.setattr("lift3d.batch_engines.make_engine", lambda *args, **kwargs: InProcessEngine())
+
+
+def test_batch_makes_one_asset_and_one_prim_per_object_and_resumes_them(tmp_path, tiny_settings, in_process):
+    from lift3d.usd.shared_stage import SharedStage
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    two_cars(folder / "two cars.png")
+    car_blob(folder / "car.png", 3)
+    stage = tmp_path / "shared.usda"
+    summary = run_batch(folder, stage, writer="tester", quiet=True)
+    assert (summary.ok, summary.failed, summary.assets) == (2, 0, 3)
+    by_name = {Path(r.image).name: r for r in summary.records}
+    pair, single = by_name["two cars.png"], by_name["car.png"]
+    first = Path(pair.asset).parent.name
+    assert [Path(a).parent.name for a in pair.assets] == [first, first + "_2"]
+    assert len(single.assets) == 1 and single.prims == [single.prim]
+    assert all(Path(a).is_file() for a in pair.assets) and pair.prim == pair.prims[0]
+    entries = {e.prim_path: e for e in SharedStage(stage, create=False).list()}
+    assert set(entries) == set(pair.prims) | set(single.prims) and len(entries) == 3
+    assert [p.rsplit("/", 1)[1].rsplit("_", 1)[0] for p in pair.prims] == ["tester__two_cars", "tester__two_cars_2"]
+    assert {entries[p].source for p in pair.prims} == {"images/two cars.png"}
+    assert sorted(Path(entries[p].asset) for p in pair.prims) == sorted(Path(a) for a in pair.assets)
+    assert "2 images: 2 ok, 0 failed, 0 skipped; 3 assets in the stage;" in summary.format()
+    lines = [json.loads(line) for line in (tmp_path / "batch_manifest.jsonl").read_text().splitlines()]
+    line = next(e for e in lines if e["image"] == pair.image)
+    assert line["status"] == "ok" and line["assets"] == pair.assets and line["prims"] == pair.prims
+
+    # A re-run skips both images, lists every object's asset, and changes nothing.
+    before = _tree_digest(tmp_path)
+    again = run_batch(folder, stage, writer="tester", quiet=True)
+    assert (again.ok, again.skipped, again.assets) == (0, 2, 3)
+    assert {Path(r.image).name: r.assets for r in again.records} == {"two cars.png": pair.assets,
+                                                                     "car.png": single.assets}
+    assert {Path(r.image).name: r.prims for r in again.records}["two cars.png"] == pair.prims
+    assert _tree_digest(tmp_path) == before
+
+    # Without the manifest, the assets on disk are adopted: every object the provenance names is there.
+    (tmp_path / "batch_manifest.jsonl").unlink()
+    adopted = run_batch(folder, stage, writer="tester", quiet=True)
+    assert adopted.skipped == 2 and all("already present" in r.reason for r in adopted.records)
+    assert {Path(r.image).name: r.assets for r in adopted.records}["two cars.png"] == pair.assets
+    assert _tree_digest(tmp_path) == before
+
+    # An image whose second object is missing is not complete: it is done again, whole.
+    import shutil
+
+    (tmp_path / "batch_manifest.jsonl").unlink()
+    shutil.rmtree(Path(pair.assets[1]).parent)
+    redone = run_batch(folder, stage, writer="tester", quiet=True)
+    by_name = {Path(r.image).name: r for r in redone.records}
+    assert by_name["two cars.png"].status == "ok" and by_name["car.png"].status == "skipped"
+    assert by_name["two cars.png"].assets == pair.assets and all(Path(a).is_file() for a in pair.assets)
+    assert redone.assets == 3
+
+
+def test_batch_of_the_largest_objects_makes_one_asset_per_photo(tmp_path, tiny_settings, in_process):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    two_cars(folder / "two cars.png")
+    summary = run_batch(folder, tmp_path / "shared.usda", writer="tester", quiet=True, objects="largest")
+    (record,) = summary.records
+    assert record.status == "ok" and len(record.assets) == 1 and len(record.prims) == 1 and summary.assets == 1
+    assert sorted(p.name for p in (tmp_path / "assets").iterdir()) == [Path(record.asset).parent.name]
+    # "all" is another setting: its own assets beside these, none replaced
+    every = run_batch(folder, tmp_path / "shared.usda", writer="tester", quiet=True, objects="all")
+    assert every.ok == 1 and every.assets == 2 and record.asset not in every.records[0].assets
+    assert Path(record.asset).is_file()
+
+
+def test_run_batch_refuses_a_bad_objects_value_before_touching_the_stage(tmp_path):
+    (tmp_path / "images").mkdir()
+    car_blob(tmp_path / "images" / "car.png", 1)
+    with pytest.raises(InputError, match="unknown objects 'many'"):
+        run_batch(tmp_path / "images", tmp_path / "s.usda", quiet=True, objects="many")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]
+
+
+def test_long_image_names_keep_room_for_the_object_suffix(tmp_path, monkeypatch):
+    from lift3d import batch
+
+    image = tmp_path / ("a" * 80 + ".png")
+    image.write_bytes(b"x")
+    ((_, task, _, _),) = batch._plan([image], "fp", tmp_path, "usda", "car", "fast", "all", {})
+    assert len(task.name) == 61 and len(task.name + "_99") == 64
 
 
 def _proc_stat(pid: int) -> tuple[int, str] | None:

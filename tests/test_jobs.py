@@ -173,6 +173,60 @@ def test_cancelled_queued_job_never_starts():
     assert runner.order == ["first"]
 
 
+def test_follow_up_runs_on_the_worker_before_done_and_its_value_comes_with_done():
+    runner = StepRunner(steps=2)
+    calls: list[tuple[str, int, int]] = []
+
+    def follow_up(request, result):
+        calls.append((result.name, threading.get_ident(), runner.running))
+        return f"sheet of {result.name}"
+
+    q = JobQueue(runner=runner, follow_up=follow_up)
+    try:
+        jobs = [q.submit(_request(n)) for n in ("a", "b")]
+        events: list = []
+        for job in jobs:
+            _drain_until(q, job.id, events)
+    finally:
+        q.shutdown()
+    assert [name for name, _, _ in calls] == ["a", "b"]
+    assert {tid for _, tid, _ in calls} == runner.threads, "on the job worker"
+    assert all(running == 0 for _, _, running in calls), "never beside a reconstruction"
+    done = [e for e in events if e.state is JobState.DONE]
+    assert [e.follow_up for e in done] == ["sheet of a", "sheet of b"]
+    assert [job.follow_up for job in jobs] == ["sheet of a", "sheet of b"]
+    assert any(e.state is JobState.RUNNING and e.stage == "preview" for e in events)
+
+
+def test_a_failing_follow_up_leaves_the_job_done():
+    def follow_up(request, result):
+        raise ValueError("cannot draw")
+
+    q = JobQueue(runner=StepRunner(steps=1), follow_up=follow_up)
+    try:
+        job = q.submit(_request("f"))
+        _drain_until(q, job.id)
+    finally:
+        q.shutdown()
+    assert job.state is JobState.DONE and job.result.name == "f" and job.error is None
+    assert job.follow_up is None and job.follow_up_error == "ValueError: cannot draw"
+
+
+def test_no_follow_up_for_a_failed_or_cancelled_job():
+    calls = []
+
+    def runner(request, progress=None, cancel=None, settings=None):
+        raise InputError("bad photo")
+
+    q = JobQueue(runner=runner, follow_up=lambda request, result: calls.append(result))
+    try:
+        job = q.submit(_request("x"))
+        _drain_until(q, job.id)
+    finally:
+        q.shutdown()
+    assert job.state is JobState.FAILED and calls == []
+
+
 @pytest.mark.parametrize("exc, user_error, text", [
     (InputError("photo.png is not a readable image"), True, "photo.png is not a readable image"),
     (ZeroDivisionError("division by zero"), False, "ZeroDivisionError: division by zero"),

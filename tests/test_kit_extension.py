@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pxr import Sdf, Usd, UsdGeom
-from synthetic_inputs import TINY_SETTINGS
+from synthetic_inputs import TINY_SETTINGS, two_cars
 
 from lift3d.api import ReconstructResult
 from lift3d.errors import InputError
@@ -56,12 +56,26 @@ class FakeReconstruct:
     """Stands in for lift3d.api.reconstruct: writes a tiny asset (root Xform + SourceCamera) after ``steps``.
 
     Every step checks the cancel token and, when ``gate`` is set, waits for the test to release it.
+    With ``objects`` > 1 the photo "shows" that many objects: unless the request asks for the
+    largest only, each gets its own asset (``NAME``, ``NAME_2``, ...) as in lift3d.pipeline.objects.
     """
 
-    def __init__(self, steps: int = 3, gate: threading.Semaphore | None = None, error: Exception | None = None):
-        self.steps, self.gate, self.error = steps, gate, error
+    def __init__(self, steps: int = 3, gate: threading.Semaphore | None = None, error: Exception | None = None,
+                 objects: int = 1):
+        self.steps, self.gate, self.error, self.objects = steps, gate, error, objects
         self.requests: list = []
         self.started = threading.Event()
+
+    @staticmethod
+    def _write(out_dir: Path, name: str) -> ReconstructResult:
+        folder = Path(out_dir) / name
+        folder.mkdir(parents=True)
+        asset = folder / f"{name}.usda"
+        stage = Usd.Stage.CreateNew(str(asset))
+        stage.SetDefaultPrim(UsdGeom.Xform.Define(stage, f"/{name}").GetPrim())
+        UsdGeom.Camera.Define(stage, f"/{name}/SourceCamera")
+        stage.Save()
+        return ReconstructResult(name=name, asset_path=asset, metrics={"input_view_iou": 0.875})
 
     def __call__(self, request, progress=None, cancel=None, settings=None) -> ReconstructResult:
         self.requests.append((request, settings))
@@ -73,20 +87,33 @@ class FakeReconstruct:
             if self.gate is not None:
                 assert self.gate.acquire(timeout=WAIT)
             progress("shape", (step + 1) / self.steps)
-        folder = Path(request.out_dir) / request.name
-        folder.mkdir(parents=True)
-        asset = folder / f"{request.name}.usda"
-        stage = Usd.Stage.CreateNew(str(asset))
-        stage.SetDefaultPrim(UsdGeom.Xform.Define(stage, f"/{request.name}").GetPrim())
-        UsdGeom.Camera.Define(stage, f"/{request.name}/SourceCamera")
-        stage.Save()
-        return ReconstructResult(name=request.name, asset_path=asset, metrics={"input_view_iou": 0.875})
+        count = 1 if request.objects == "largest" else self.objects if request.objects == "all" \
+            else min(int(request.objects), self.objects)
+        result = self._write(request.out_dir, request.name)
+        result.other_objects = [self._write(request.out_dir, f"{request.name}_{i}") for i in range(2, count + 1)]
+        return result
+
+
+class FakePreview:
+    """Stands in for lift3d.preview.preview_image: a plain sheet of ``size``, or ``error`` raised."""
+
+    def __init__(self, size: tuple[int, int] = (120, 70), error: Exception | None = None) -> None:
+        self.size, self.error = size, error
+        self.calls: list[tuple[Path, Path | None, int, str]] = []
+
+    def __call__(self, path, photo=None, tile=256) -> Image.Image:
+        self.calls.append((Path(path), None if photo is None else Path(photo), tile, threading.current_thread().name))
+        if self.error is not None:
+            raise self.error
+        return Image.new("RGB", self.size, (10, 200, 30))
 
 
 @pytest.fixture
 def fake(monkeypatch):
     runner = FakeReconstruct()
     monkeypatch.setattr("lift3d.api.reconstruct", runner)
+    runner.preview = FakePreview()
+    monkeypatch.setattr("lift3d.preview.preview_image", runner.preview)
     return runner
 
 
@@ -643,3 +670,204 @@ def test_an_old_python_gets_one_clear_error(kit, monkeypatch):
     monkeypatch.setattr(sys, "version_info", (3, 10, 14, "final", 0))
     with pytest.raises(ImportError, match=r"needs Kit 107 or newer \(Python 3\.11\+\); this Kit runs Python 3\.10"):
         importlib.import_module("lift3d.kit")
+
+
+# -- preview thumbnails ------------------------------------------------------------------------------
+
+
+def _open_stage(kit, tmp_path: Path) -> Usd.Stage:
+    new_stage(tmp_path / "scene.usda")
+    kit.usd.get_context().open_stage(str(tmp_path / "scene.usda"))
+    return kit.usd.get_context().get_stage()
+
+
+def test_a_finished_job_shows_its_contact_sheet_drawn_off_the_ui_thread(kit, fake, tmp_path):
+    _open_stage(kit, tmp_path)
+    photo = disc_png(tmp_path / "photo.png")
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(photo)])
+    kit.pump_until(lambda: _finished(ext))
+    asset = tmp_path / "photo" / "photo.usda"
+    ((path, used_photo, tile, thread),) = fake.preview.calls
+    assert (path, used_photo) == (asset, photo), "the sheet is of the asset, with the dropped photo"
+    assert tile == kit.module("lift3d.preview").THUMBNAIL_TILE
+    assert thread.startswith("lift3d-job") and thread != threading.current_thread().name
+    (result,) = ext.window.results
+    assert result.prim_path == "/World/Reconstructions/photo" and result.asset_path == str(asset)
+    thumb = ext.window.thumbnail(str(asset))
+    assert isinstance(thumb.provider, kit.ui.ByteImageProvider)
+    assert (thumb.width, thumb.height) == (thumb.provider.width, thumb.provider.height) == fake.preview.size
+    pixels = thumb.provider.data
+    assert pixels.shape == (70, 120, 4) and pixels.dtype == np.uint8
+    assert (pixels[..., :3] == (10, 200, 30)).all() and (pixels[..., 3] == 255).all()
+    widget = kit.ui.find("lift3d.thumbnail.photo")
+    assert widget is not None and widget.provider is thumb.provider
+    assert widget in kit.ui.find("lift3d.results").children[0].children
+    assert widget.kwargs["width"] == 384 and widget.kwargs["height"] == round(384 * 70 / 120)
+    assert not any("preview" in note for note in kit.notes())
+
+
+@pytest.mark.parametrize("error", [InputError("asset photo has no geometry to preview"),
+                                   RuntimeError("the renderer crashed")])
+def test_a_failed_preview_keeps_the_result_and_shows_no_thumbnail(kit, fake, tmp_path, error):
+    fake.preview.error = error
+    stage = _open_stage(kit, tmp_path)
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(disc_png(tmp_path / "photo.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    job = ext.jobs.jobs[0]
+    assert job.state.value == "done" and job.follow_up_error is None
+    assert stage.GetPrimAtPath("/World/Reconstructions/photo").IsValid()
+    assert [r.prim_path for r in ext.window.results] == ["/World/Reconstructions/photo"]
+    assert ext.window.thumbnail(str(tmp_path / "photo" / "photo.usda")) is None
+    assert kit.ui.find("lift3d.thumbnail.photo") is None
+    assert kit.notes()[-1] == f"lift3d: no preview of photo: {error if isinstance(error, InputError) else 'RuntimeError: the renderer crashed'}"
+    assert kit.notifications.posted[-1].status == kit.notifications.NotificationStatus.WARNING
+    assert "lift3d: photo added at /World/Reconstructions/photo (input-view IoU 0.875)" in kit.notes()
+
+
+def test_a_failing_follow_up_is_one_warning_and_the_job_stays_done(kit, fake, tmp_path, monkeypatch):
+    stage = _open_stage(kit, tmp_path)
+    ext = kit.start()
+    ext.show_window()
+
+    def broken(request, result):
+        raise RuntimeError("no thumbnails today")
+
+    monkeypatch.setattr(kit.module("lift3d.kit.extension"), "render_thumbnails", broken)
+    kit.os_drop.simulate_drop(WINDOW, [str(disc_png(tmp_path / "photo.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    job = ext.jobs.jobs[0]
+    assert job.state.value == "done" and job.follow_up_error == "RuntimeError: no thumbnails today"
+    assert stage.GetPrimAtPath("/World/Reconstructions/photo").IsValid()
+    assert [r.name for r in ext.window.results] == ["photo"]
+    assert kit.notes()[-1] == "lift3d: no preview of photo: RuntimeError: no thumbnails today"
+
+
+def test_an_asset_whose_layer_is_already_open_is_not_read_off_the_main_loop(kit, fake, monkeypatch, tmp_path):
+    """Reading an asset reloads layers this process holds; on the worker that would recompose an open stage."""
+    held = []
+    runner = fake
+
+    def holding(request, progress=None, cancel=None, settings=None):
+        result = FakeReconstruct.__call__(runner, request, progress, cancel, settings)
+        held.append(Sdf.Layer.FindOrOpen(str(result.asset_path)))  # as a stage referencing it would
+        return result
+
+    monkeypatch.setattr("lift3d.api.reconstruct", holding)
+    _open_stage(kit, tmp_path)
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(disc_png(tmp_path / "photo.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    assert held and fake.preview.calls == []
+    assert ext.window.thumbnail(ext.window.results[0].asset_path) is None
+    assert kit.notes()[-1].startswith("lift3d: no preview of photo: ") and "already open" in kit.notes()[-1]
+
+
+def test_no_panel_no_preview(kit, fake, tmp_path):
+    _open_stage(kit, tmp_path)
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "photo.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    assert kit.usd.get_context().get_stage().GetPrimAtPath("/World/Reconstructions/photo").IsValid()
+    assert fake.preview.calls == [], "nothing to show a thumbnail in: none is drawn"
+
+
+def test_a_result_that_was_not_added_gets_no_thumbnail(kit, fake, tmp_path):
+    kit.set("output_folder", str(tmp_path / "out"))
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(disc_png(tmp_path / "photo.png"))])  # no stage is open
+    kit.pump_until(lambda: _finished(ext))
+    assert ext.window.results == [] and ext.window.thumbnail(str(tmp_path / "out" / "photo" / "photo.usda")) is None
+    assert "no stage is open" in kit.notes()[-1]
+
+
+# -- several objects in one photo ----------------------------------------------------------------------
+
+
+def test_every_object_of_a_photo_is_added_and_listed(kit, fake, tmp_path):
+    fake.objects = 2
+    stage = _open_stage(kit, tmp_path)
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(disc_png(tmp_path / "cars.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    assert fake.requests[0][0].objects == "all", "the default is every object"
+    children = stage.GetPrimAtPath("/World/Reconstructions").GetChildren()
+    assert [c.GetName() for c in children] == ["cars", "cars_2"]
+    assert [name for name, _ in kit.commands.executed] == ["Lift3dAddReconstruction"] * 2
+    assert [r.prim_path for r in ext.window.results] == ["/World/Reconstructions/cars", "/World/Reconstructions/cars_2"]
+    assert [c[0] for c in fake.preview.calls] == [tmp_path / "cars" / "cars.usda", tmp_path / "cars_2" / "cars_2.usda"]
+    assert all(ext.window.thumbnail(r.asset_path) is not None for r in ext.window.results)
+    assert kit.ui.find("lift3d.thumbnail.cars") and kit.ui.find("lift3d.thumbnail.cars_2")
+    kit.undo.undo()  # each object is its own undoable command
+    assert [c.GetName() for c in stage.GetPrimAtPath("/World/Reconstructions").GetChildren()] == ["cars"]
+
+
+def test_objects_setting_largest_adds_one(kit, fake, tmp_path):
+    fake.objects = 2
+    kit.set("objects", "largest")
+    stage = _open_stage(kit, tmp_path)
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "cars.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    assert fake.requests[0][0].objects == "largest"
+    assert [c.GetName() for c in stage.GetPrimAtPath("/World/Reconstructions").GetChildren()] == ["cars"]
+
+
+def test_a_bad_objects_setting_is_reported_and_queues_nothing(kit, fake, tmp_path):
+    kit.set("objects", "some")
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "photo.png"))])
+    kit.app.get_app().get_update_event_stream().pump()
+    assert ext.jobs.jobs == []
+    assert kit.notes() == ["lift3d: error: Kit setting /exts/lift3d.reconstruct/objects: unknown objects 'some'; "
+                           "choose all, largest or a number of objects (1 or more)"]
+
+
+def test_several_objects_written_while_no_stage_is_open_are_all_named(kit, fake, tmp_path):
+    fake.objects = 2
+    kit.set("output_folder", str(tmp_path / "out"))
+    ext = kit.start()
+    kit.viewport_drop.simulate_drop([str(disc_png(tmp_path / "cars.png"))])
+    kit.pump_until(lambda: _finished(ext))
+    out = tmp_path / "out"
+    assert kit.notes()[-1] == (f"lift3d: cars written to {out / 'cars' / 'cars.usda'}, cars_2 written to "
+                               f"{out / 'cars_2' / 'cars_2.usda'} (no stage is open to add them to)")
+
+
+@needs_pipeline
+@pytest.mark.parametrize("objects, prims", [("all", ["cars", "cars_2"]), ("largest", ["cars"])])
+def test_a_real_photo_of_two_cars_gives_a_prim_and_a_thumbnail_per_object(kit, tmp_path, monkeypatch, objects, prims):
+    pytest.importorskip("warp", reason="the preview renders with the Warp kernels")
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY_SETTINGS)
+    monkeypatch.setenv("LIFT3D_CONFIG", str(config))  # the tiny preset for the job and for the preview
+    kit.set("preset", "fast")
+    kit.set("config_file", str(config))
+    kit.set("objects", objects)
+    stage = _open_stage(kit, tmp_path)
+    photo = two_cars(tmp_path / "cars.png")
+    ext = kit.start()
+    ext.show_window()
+    kit.os_drop.simulate_drop(WINDOW, [str(photo)])
+    kit.pump_until(lambda: _finished(ext), timeout=300)
+    job = ext.jobs.jobs[0]
+    assert job.state.value == "done", (job.error, kit.notes())
+    assert [c.GetName() for c in stage.GetPrimAtPath("/World/Reconstructions").GetChildren()] == prims
+    for name in prims:
+        prim = stage.GetPrimAtPath(f"/World/Reconstructions/{name}")
+        assert any(p.IsA(UsdGeom.Mesh) for p in Usd.PrimRange(prim))
+    assert [r.name for r in ext.window.results] == prims
+    preview = kit.module("lift3d.preview")
+    tile = preview.THUMBNAIL_TILE
+    for result in ext.window.results:
+        thumb = ext.window.thumbnail(result.asset_path)
+        assert thumb is not None, kit.notes()
+        assert (thumb.width, thumb.height) == (4 * tile + 5 * 4, preview.HEADER_H + 2 * (tile + preview.CAPTION_H) + 3 * 4)
+        assert thumb.provider.data.shape == (thumb.height, thumb.width, 4)
+        assert thumb.provider.data[..., :3].std() > 10, "the sheet shows something"

@@ -23,7 +23,7 @@ EXT = ROOT / "exts" / "lift3d.reconstruct"
 REQUIRED = {"omni.kit.uiapp", "omni.usd", "omni.kit.commands", "omni.kit.actions.core", "omni.warp.core"}
 OPTIONAL = {"omni.kit.menu.utils", "omni.kit.window.file_importer", "omni.kit.window.drop_support",
             "omni.kit.viewport.window", "omni.kit.notification_manager"}
-SETTINGS = {"preset", "category", "working_resolution", "output_folder", "writer", "format", "config_file"}
+SETTINGS = {"preset", "category", "working_resolution", "output_folder", "writer", "format", "config_file", "objects"}
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +183,7 @@ def test_settings_mirror_the_project_config(manifest):
     assert settings["writer"] == config.stage.writer
     assert settings["format"] == config.output.format
     assert settings["config_file"] == ""
+    assert settings["objects"] == request.objects == "all"
 
 
 def test_changelog_latest_version_matches(manifest):

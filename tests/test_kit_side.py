@@ -20,6 +20,7 @@ EXPECTED = {
     "test_show_window_action_opens_the_panel",
     "test_command_adds_a_reference_and_undo_removes_it",
     "test_viewport_drop_of_two_photos_and_cameras_is_one_job",
+    "test_result_thumbnail_shows_raw_pixels",
 }
 
 

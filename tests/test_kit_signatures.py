@@ -12,6 +12,7 @@ import importlib
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from omni_stubs.harness import STUBS, kit  # noqa: F401  (the fixture)
@@ -88,7 +89,20 @@ def test_no_stand_in_invents_a_catch_all(kit):
     ("omni.kit.window.file_importer", lambda m: m.get_file_importer().show_window(title="t", multi=True)),
     ("omni.kit.notification_manager", lambda m: m.post_notification("t", no_such_option=1)),
     ("omni.ui", lambda m: m.Button("b", clicked=print)),
+    ("omni.ui", lambda m: m.ImageWithProvider(m.ByteImageProvider(), fill_policy=m.FillPolicy.PRESERVE_ASPECT_FIT)),
+    ("omni.ui", lambda m: m.Image("x.png", fill_policy=m.IwpFillPolicy.IWP_PRESERVE_ASPECT_FIT)),
+    ("omni.ui", lambda m: m.ImageWithProvider(provider=m.ByteImageProvider())),
+    ("omni.ui", lambda m: m.ByteImageProvider().set_data_array(arg0=np.zeros((2, 2, 4), np.uint8), arg1=[2, 2])),
+    ("omni.ui", lambda m: m.ByteImageProvider().set_data_array(np.zeros((2, 2, 4), np.float32), [2, 2])),
 ])
 def test_stand_ins_refuse_what_kit_refuses(kit, module, call):
     with pytest.raises(TypeError):
         call(importlib.import_module(module))
+
+
+def test_byte_image_provider_stand_in_refuses_pixels_of_another_size(kit):
+    provider = importlib.import_module("omni.ui").ByteImageProvider()
+    with pytest.raises(ValueError):
+        provider.set_data_array(np.zeros((2, 3, 4), np.uint8), [2, 2])
+    provider.set_data_array(np.zeros((2, 3, 4), np.uint8), [3, 2])
+    assert (provider.width, provider.height) == (3, 2)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from lift3d.cli import main
-from lift3d.preview import (CAPTION_H, HEADER_H, TILE, contact_sheet, find_photo, label_colour, preview_image,
-                            write_preview)
+from lift3d.preview import (CAPTION_H, HEADER_H, THUMBNAIL_TILE, TILE, contact_sheet, find_photo, label_colour,
+                            preview_image, thumbnail_pixels, write_preview)
 from lift3d.usd.compose import add_reference
 from lift3d.usd.writer import write_asset
 
@@ -92,6 +92,17 @@ def test_write_preview_defaults_and_cli(asset_with_photo, tmp_path, capsys):
         assert im.size == (4 * TILE + 20, HEADER_H + 2 * (TILE + CAPTION_H) + 12)
         found = _tile(im.convert("RGB"), 0, 0).reshape(-1, 3).astype(int)
     assert (np.abs(found - PHOTO_RGB).sum(1) < 6).mean() > 0.3, "the CLI found the photo from the provenance"
+
+
+def test_thumbnail_pixels_are_the_small_sheet_as_opaque_rgba(asset_with_photo):
+    layer, photo = asset_with_photo
+    pixels = thumbnail_pixels(layer, photo=photo)
+    tile = THUMBNAIL_TILE
+    assert pixels.shape == (HEADER_H + 2 * (tile + CAPTION_H) + 12, 4 * tile + 20, 4) and pixels.dtype == np.uint8
+    assert pixels.flags["C_CONTIGUOUS"] and (pixels[..., 3] == 255).all()
+    assert np.array_equal(pixels[..., :3], np.asarray(preview_image(layer, photo, tile)))
+    photo_tile = _tile(Image.fromarray(pixels[..., :3]), 0, 0, tile).reshape(-1, 3).astype(int)
+    assert (np.abs(photo_tile - PHOTO_RGB).sum(1) < 6).mean() > 0.3, "the photo is on the thumbnail"
 
 
 def test_stage_preview_stacks_one_sheet_per_reconstruction(tmp_path, capsys):

@@ -28,6 +28,11 @@ S = [
     'public Isaac Sim 5 (Kit 107) typings, typings/omni/kit/window/file_importer/extension.pyi and __init__.pyi',
     "omni.ui API reference (docs.omniverse.nvidia.com/kit/docs/omni.ui): widgets take a positional value and their properties as keyword arguments, e.g. Button.__init__(self, text='', **kwargs)",
     "public Isaac Sim 5 (Kit 107) typings, typings/omni/usd/_usd.pyi (get_context / create_context(name=''), UsdContext methods)",
+    "omni.ui API reference, docs.omniverse.nvidia.com/kit/docs/omni.ui/latest/omni.ui/omni.ui.ByteImageProvider.html "
+    "(__init__ overloads () and (bytes, sizes, format=, stride=); set_data_array(self, arg0, arg1)) and Kit 107 typings "
+    "omni/ui/_ui.pyi (set_data_array(self, arg0: numpy.ndarray[uint8], arg1: List[int]))",
+    "omni.ui API reference, docs.omniverse.nvidia.com/kit/docs/omni.ui/latest/omni.ui/omni.ui.ImageWithProvider.html "
+    "(__init__ overloads (arg0: ImageProvider, **kwargs), (arg0: str, **kwargs), (**kwargs); fill_policy: IwpFillPolicy)",
 ]
 
 REAL: dict[str, tuple[str | None, str]] = {
@@ -131,6 +136,9 @@ REAL: dict[str, tuple[str | None, str]] = {
     "omni.ui.StringField.__init__": ("(self, model=, **kwargs)", S[14]),
     "omni.ui.ProgressBar.__init__": ("(self, model=, **kwargs)", S[14]),
     "omni.ui.Image.__init__": ("(self, url=, **kwargs)", S[14]),
+    "omni.ui.ByteImageProvider.__init__": ("(self)", S[16]),
+    "omni.ui.ByteImageProvider.set_data_array": ("(self, arg0, arg1)", S[16]),
+    "omni.ui.ImageWithProvider.__init__": ("(self, arg0=, **kwargs)", S[17]),
     "omni.ui.Window.__init__": ("(self, title, dockPreference=, **kwargs)", S[14]),
     "omni.ui.Window.set_visibility_changed_fn": ("(self, fn)", S[14]),
     "omni.ui.Window.focus": ("(self)", S[14]),

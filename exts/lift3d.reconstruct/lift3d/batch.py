@@ -1,6 +1,6 @@
 """Batch reconstruction: every image in a folder, in parallel, into one shared stage.
 
-``lift3d batch FOLDER --stage STAGE.usda [--workers N] [--engine local|ray]``
+``lift3d batch FOLDER --stage STAGE.usda [--workers N] [--engine local|ray] [--objects all|largest|N]``
 
 * **What is reconstructed.** Files under ``FOLDER`` (recursively) whose
   extension is ``.png``, ``.jpg``, ``.jpeg`` or ``.webp`` (any case), one
@@ -10,27 +10,38 @@
   file with an image extension that cannot be decoded, or shows no separable
   object, is a *failure* with the reconstructor's reason; one image's failure
   never stops the batch.
-* **Where results go.** Each image becomes its own asset folder
+* **Several objects.** A photo showing several separate objects gives one
+  asset per object, as ``lift3d reconstruct --objects`` does (``objects``:
+  ``all``, the default, ``largest`` or the N largest; see
+  :mod:`lift3d.pipeline.objects`).
+* **Where results go.** Each image's largest object becomes the asset folder
   ``OUT/<stem>_<digest>/`` (``OUT`` defaults to ``<stage folder>/assets``),
   where ``digest`` is the first 10 hex digits of the SHA-256 of the settings
   fingerprint (lift3d version, category, the resolved preset and output
-  settings) and the image bytes, so the name is deterministic and unique.
-  Workers write only their asset folders (atomically); the driver alone adds
-  finished assets to its writer layer of the shared stage, as results arrive.
+  settings, the objects choice) and the image bytes, so the name is
+  deterministic and unique; its other objects become ``<stem>_<digest>_2``,
+  ``_3``, ... Workers write only their asset folders (atomically); the driver
+  alone adds finished assets to its writer layer of the shared stage, as
+  results arrive, each under its own prim (``<stem>``, ``<stem>_2``, ...).
 * **Resuming.** ``<stage folder>/batch_manifest.jsonl`` gets one JSON line per
   image and run: ``time, image, digest, status (ok|failed|skipped), reason,
-  asset, prim, seconds, retry, writer``; each line is one ``O_APPEND`` write followed
-  by ``fsync``. An image whose digest has an ``ok`` line and whose asset still
-  exists is skipped, so re-running an interrupted batch only does the rest. An
+  asset, prim, assets, prims, seconds, retry, writer`` (``asset`` and ``prim``:
+  the largest object's; ``assets`` and ``prims``: every object's, largest
+  first); each line is one ``O_APPEND`` write followed by ``fsync``. An image
+  is ``ok`` once all its objects are written and added, so its line comes
+  last. An image whose digest has an ``ok`` line and whose assets all still
+  exist is skipped, so re-running an interrupted batch only does the rest. An
   asset folder that exists without a manifest line (the run was killed between
   the two) is complete, because asset folders are swapped in atomically: it is
-  adopted and skipped too. An image that failed because of its input (corrupt,
-  no separable object: same bytes and settings fail the same way) is not
-  retried: it is reported as failed again, with the earlier reason and no work;
-  crashes and internal errors are retried. Identical images with the same stem
-  are done once. A failure's line carries ``retry`` (whether a re-run tries
-  it again); a line for an image run again after such a failure carries
-  ``"retried": true``. ``ok`` and ``skipped`` lines carry neither.
+  adopted and skipped too, when the objects its provenance says were
+  reconstructed with it are all there (otherwise the image is done again).
+  An image that failed because of its input (corrupt, no separable object:
+  same bytes and settings fail the same way) is not retried: it is reported as
+  failed again, with the earlier reason and no work; crashes and internal
+  errors are retried. Identical images with the same stem are done once. A
+  failure's line carries ``retry`` (whether a re-run tries it again) and no
+  ``assets``/``prims``; a line for an image run again after such a failure
+  carries ``"retried": true``. ``ok`` and ``skipped`` lines carry no ``retry``.
 * **Engines.** See :mod:`lift3d.batch_engines`.
 """
 
@@ -53,6 +64,8 @@ from .usd.shared_stage import AddItem, SharedStage, utc_now
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 MANIFEST_NAME = "batch_manifest.jsonl"
 _NAME_DIGEST_LEN = 10
+_MAX_STEM = 64 - 1 - _NAME_DIGEST_LEN - 3
+"""Longest image stem in an asset name: room for ``_<digest>`` and an object suffix up to ``_99``."""
 _FAILED_BEFORE = "failed before, not retried: "
 
 
@@ -66,6 +79,7 @@ class ImageTask:
         name: asset (folder) name, ``<sanitised stem>_<digest[:10]>``.
         out_dir: absolute folder receiving the asset folder.
         category, preset: reconstruction settings.
+        objects: which objects of the photo become assets (``all``, ``largest`` or a count).
         version: the driver's lift3d version (a worker running another version refuses the task).
     """
 
@@ -75,22 +89,28 @@ class ImageTask:
     out_dir: str
     category: str
     preset: str
+    objects: str | int = "all"
     version: str = __version__
 
 
 @dataclass
 class TaskOutcome:
-    """What one worker reported: the asset layer on success, else the reason it failed.
+    """What one worker reported: the asset layers on success (one per object, largest first), else the reason.
 
     ``retry`` is False when the failure is the input's fault (same bytes and
     settings fail the same way), True for crashes and internal errors.
     """
 
-    asset: str | None
+    assets: list[str]
     reason: str
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
     retry: bool = True
+
+    @property
+    def asset(self) -> str | None:
+        """The largest object's asset layer, ``None`` when the task failed."""
+        return self.assets[0] if self.assets else None
 
 
 @dataclass
@@ -102,8 +122,11 @@ class ImageRecord:
         digest: see :class:`ImageTask`.
         status: ``ok``, ``failed`` or ``skipped``.
         reason: why it failed or was skipped (``""`` when ok).
-        asset: the asset layer, ``None`` when it failed.
+        asset: the (largest object's) asset layer, ``None`` when it failed.
         prim: its prim path in the shared stage, ``None`` when it failed.
+        assets: every object's asset layer, largest first (empty when it failed; left out of its JSON).
+        prims: their prim paths, in the same order (empty when it failed or was not added; left out
+            of a failure's JSON).
         seconds: reconstruction wall time in the worker (0 when not run).
         retry: for a failure, whether a re-run tries the image again (False for bad input);
             meaningless for other statuses, so left out of their JSON.
@@ -119,11 +142,15 @@ class ImageRecord:
     seconds: float = 0.0
     retry: bool = True
     retried: bool = False
+    assets: list[str] = field(default_factory=list)
+    prims: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         if self.status != "failed":
             del out["retry"]
+        else:
+            del out["assets"], out["prims"]
         if not self.retried:
             del out["retried"]
         return out
@@ -170,6 +197,11 @@ class BatchSummary:
         return sum(r.retried for r in self.records)
 
     @property
+    def assets(self) -> int:
+        """Distinct assets the stage holds from this batch's images (several for a photo of several objects)."""
+        return len({a for r in self.records if r.status != "failed" for a in r.assets})
+
+    @property
     def images_per_minute(self) -> float:
         """Reconstructed (``ok``) images per minute of batch wall time, start-up included."""
         return 60.0 * self.ok / self.seconds if self.seconds > 0 else 0.0
@@ -178,8 +210,8 @@ class BatchSummary:
         """The ``--json`` summary of ``lift3d batch``."""
         out = {k: v for k, v in asdict(self).items() if k != "records"}
         out.update(total=len(self.records), ok=self.ok, failed=self.failed, skipped=self.skipped,
-                   failed_before=self.failed_before, retried=self.retried, images_per_minute=round(self.images_per_minute, 3),
-                   records=[r.to_json() for r in self.records])
+                   failed_before=self.failed_before, retried=self.retried, assets=self.assets,
+                   images_per_minute=round(self.images_per_minute, 3), records=[r.to_json() for r in self.records])
         return out
 
     def format(self) -> str:
@@ -189,6 +221,7 @@ class BatchSummary:
             failed += f" ({self.failed_before} of them in an earlier run, not retried)"
         retried = f", {self.retried} retried" if self.retried else ""
         lines = [f"{_plural(len(self.records), 'image')}: {self.ok} ok, {failed}, {self.skipped} skipped{retried}; "
+                 f"{_plural(self.assets, 'asset')} in the stage; "
                  f"{_plural(len(self.ignored), 'other file')} ignored; {self.seconds:.1f} s "
                  f"({self.images_per_minute:.2f} images/min, {self.engine} engine, {_plural(self.workers, 'worker')})"]
         lines += [f"failed: {r.image}: {r.reason}" for r in self.records if r.status == "failed"]
@@ -221,15 +254,15 @@ def scan_folder(folder: Path, exclude: Path | None = None) -> tuple[list[Path], 
     return sorted(images), sorted(ignored)
 
 
-def settings_fingerprint(category: str, preset: str) -> str:
-    """JSON of everything that changes a reconstruction besides the image: version, category, preset, output."""
+def settings_fingerprint(category: str, preset: str, objects: str | int = "all") -> str:
+    """JSON of everything that changes a reconstruction besides the image: version, category, preset, output, objects."""
     from .settings import load_settings
 
     settings = load_settings()
     return json.dumps({"version": __version__, "category": category,
                        "category_settings": settings.category(category).model_dump(),
                        "preset": preset, "preset_settings": settings.preset(preset).model_dump(),
-                       "output": settings.output.model_dump(exclude={"folder"})}, sort_keys=True)
+                       "output": settings.output.model_dump(exclude={"folder"}), "objects": objects}, sort_keys=True)
 
 
 def image_digest(data: bytes, fingerprint: str) -> str:
@@ -238,7 +271,9 @@ def image_digest(data: bytes, fingerprint: str) -> str:
 
 
 def reconstruct_one(task: ImageTask) -> TaskOutcome:
-    """Reconstruct one image into ``task.out_dir/task.name`` (runs in a worker process or a Ray task).
+    """Reconstruct one image into ``task.out_dir/task.name`` (and ``task.name_2``, ... for its other objects).
+
+    Runs in a worker process or a Ray task.
 
     Never raises for a bad image: the reason goes into the outcome. Nothing is
     added to any stage here; that is the driver's job.
@@ -248,19 +283,20 @@ def reconstruct_one(task: ImageTask) -> TaskOutcome:
 
     start = time.perf_counter()
     if task.version != __version__:
-        return TaskOutcome(None, f"this worker runs lift3d {__version__} but the driver runs {task.version}; "
-                                 "install the same version on every node", 0.0)
+        return TaskOutcome([], f"this worker runs lift3d {__version__} but the driver runs {task.version}; "
+                               "install the same version on every node", 0.0)
     try:
         result = reconstruct(ReconstructRequest(images=[Path(task.image)], category=task.category,
                                                 preset=task.preset, name=task.name, out_dir=Path(task.out_dir),
-                                                objects="largest"))
+                                                objects=task.objects))
     except InputError as exc:
-        return TaskOutcome(None, str(exc), time.perf_counter() - start, retry=False)
+        return TaskOutcome([], str(exc), time.perf_counter() - start, retry=False)
     except Lift3dError as exc:
-        return TaskOutcome(None, str(exc), time.perf_counter() - start)
+        return TaskOutcome([], str(exc), time.perf_counter() - start)
     except Exception as exc:  # a bug for this image must not stop the batch; keep its type for the report
-        return TaskOutcome(None, f"internal error: {type(exc).__name__}: {exc}", time.perf_counter() - start)
-    return TaskOutcome(str(result.asset_path), "", time.perf_counter() - start, dict(result.metrics))
+        return TaskOutcome([], f"internal error: {type(exc).__name__}: {exc}", time.perf_counter() - start)
+    return TaskOutcome([str(Path(r.asset_path).absolute()) for r in result.all_results()], "",
+                       time.perf_counter() - start, dict(result.metrics))
 
 
 class Manifest:
@@ -319,7 +355,36 @@ class Manifest:
 
 
 def _crashed(task: ImageTask, reason: str) -> TaskOutcome:
-    return TaskOutcome(None, reason, 0.0)
+    return TaskOutcome([], reason, 0.0)
+
+
+def object_assets(first: Path) -> list[Path]:
+    """The asset layers a reconstruction wrote with ``first``, its largest object's: ``first``, then ``NAME_2``,
+    ... up to the count of objects reconstructed that ``first``'s provenance records (just ``first`` for a
+    photo of one object, or when the provenance cannot be read)."""
+    from pxr import Sdf, Tf
+
+    from .usd.reader import from_custom_data
+
+    try:
+        layer = Sdf.Layer.OpenAsAnonymous(str(first))
+    except Tf.ErrorException:
+        layer = None
+    spec = layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)) \
+        if layer is not None and layer.defaultPrim else None
+    provenance = from_custom_data(dict(spec.customData.get("lift3d") or {})) if spec is not None else {}
+    masks = (provenance.get("signals") or {}).get("masks") if isinstance(provenance, dict) else None
+    record = masks[0] if isinstance(masks, list) and masks and isinstance(masks[0], dict) else {}
+    count = int(record.get("reconstructed", 1)) if record.get("object") == 1 else 1
+    name = first.parent.name
+    return [first] + [first.parent.parent / (other := sanitize_name(f"{name}_{k}")) / f"{other}{first.suffix}"
+                      for k in range(2, count + 1)]
+
+
+def _prim_wish(image: Path, name: str, asset: str | Path) -> str:
+    """The prim name wish of one object's asset: the image's stem, plus the object suffix (``_2``) of its asset."""
+    folder = Path(asset).parent.name
+    return image.stem + (folder[len(name):] if folder.startswith(name) else "")
 
 
 def _source_label(image: Path, stage_dir: Path) -> str:
@@ -374,39 +439,49 @@ class _Progress:
 
 
 def _plan(images: list[Path], fingerprint: str, out_dir: Path, fmt: str, category: str, preset: str,
-          done: dict[str, dict[str, Any]]) -> Iterator[tuple[Path, ImageTask | None, ImageRecord | None, Path | None]]:
-    """Per image: ``(image, task to run, record if not run, existing asset to (re)add to the stage)``."""
+          objects: str | int, done: dict[str, dict[str, Any]]
+          ) -> Iterator[tuple[Path, ImageTask | None, ImageRecord | None, list[Path]]]:
+    """Per image: ``(image, task to run, record if not run, existing assets to (re)add to the stage)``."""
     names: dict[str, Path] = {}
     for image in images:
         try:
             data = image.read_bytes()
         except OSError as exc:
-            yield image, None, ImageRecord(str(image), "", "failed", f"cannot read {image}: {exc.strerror or exc}"), None
+            yield image, None, ImageRecord(str(image), "", "failed", f"cannot read {image}: {exc.strerror or exc}"), []
             continue
         digest = image_digest(data, fingerprint)
-        name = f"{sanitize_name(image.name, fallback='image')}_{digest[:_NAME_DIGEST_LEN]}"
+        # The stem is cut so that the name, and the other objects' ``_N`` names, stay within sanitize_name's 64.
+        name = f"{sanitize_name(image.name, fallback='image')[:_MAX_STEM]}_{digest[:_NAME_DIGEST_LEN]}"
         asset = out_dir / name / f"{name}.{fmt}"
         if name in names:
             yield image, None, ImageRecord(str(image), digest, "skipped", f"same image and settings as {names[name]}",
-                                           str(asset)), None
+                                           str(asset)), []
             continue
         names[name] = image
         before = done.get(digest, {})
         if before.get("status") == "failed" and not asset.is_file():
             yield image, None, ImageRecord(str(image), digest, "failed", f"{_FAILED_BEFORE}{before['reason']}",
-                                           retry=False), None
+                                           retry=False), []
             continue
         if asset.is_file():
-            reason = ("already reconstructed with the same settings" if before.get("status") == "ok"
-                      else "asset already present (an earlier run stopped before logging it)")
-            yield image, None, ImageRecord(str(image), digest, "skipped", reason, str(asset)), asset
-            continue
-        yield image, ImageTask(str(image), digest, name, str(out_dir), category, preset), None, None
+            if before.get("status") == "ok":
+                recorded = before.get("assets") or [before.get("asset") or asset]
+                assets = [out_dir / Path(a).parent.name / Path(a).name for a in recorded]
+                reason = "already reconstructed with the same settings"
+            else:
+                assets = object_assets(asset)
+                reason = "asset already present (an earlier run stopped before logging it)"
+            if all(a.is_file() for a in assets):  # else some object is missing: the image is done again
+                yield image, None, ImageRecord(str(image), digest, "skipped", reason, str(asset),
+                                               assets=[str(a) for a in assets]), assets
+                continue
+        yield image, ImageTask(str(image), digest, name, str(out_dir), category, preset, objects), None, []
 
 
 def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: str = "local",
               ray_address: str | None = None, category: str = "car", preset: str = "fast",
-              out_dir: Path | str | None = None, writer: str | None = None, quiet: bool = False) -> BatchSummary:
+              out_dir: Path | str | None = None, writer: str | None = None, quiet: bool = False,
+              objects: str | int = "all") -> BatchSummary:
     """Reconstruct every image under ``folder`` and add each asset to the shared stage ``stage``.
 
     Args:
@@ -419,13 +494,17 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
         out_dir: folder for the asset folders (default ``<stage folder>/assets``).
         writer: this driver's writer layer name (default: settings, else ``user@host``).
         quiet: no progress bar.
+        objects: which objects of a photo showing several become assets: ``all`` (each its own asset
+            and prim), ``largest``, or a count N (the N largest); ``"2"`` counts as 2.
 
     Returns:
         The summary; ``summary.failed`` counts images that failed (the CLI exits 1 if any).
     """
+    from .preflight import object_choice
     from .settings import load_settings
 
     start = time.monotonic()
+    objects = object_choice(objects)
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"batch folder {folder} is not a folder")
@@ -441,26 +520,27 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
     shared = SharedStage(stage, writer=writer)
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(stage_dir / MANIFEST_NAME)
-    fingerprint = settings_fingerprint(category, preset)
+    fingerprint = settings_fingerprint(category, preset, objects)
     fmt = load_settings().output.format
 
     records: dict[Path, ImageRecord] = {}
     tasks: list[ImageTask] = []
-    existing: list[tuple[Path, Path]] = []
+    existing: list[tuple[Path, Path]] = []  # (image, asset) of every object of the images already done
     retryable = manifest.retryable()
-    for image, task, record, asset in _plan([p.absolute() for p in images], fingerprint, out, fmt, category, preset,
-                                            manifest.settled()):
+    for image, task, record, assets in _plan([p.absolute() for p in images], fingerprint, out, fmt, category,
+                                             preset, objects, manifest.settled()):
         if task is not None:
             tasks.append(task)
         else:
             records[image] = record
-            if asset is not None:
-                existing.append((image, asset))
+            existing += [(image, asset) for asset in assets]
     if existing:  # make sure finished assets are in this writer's layer (a no-op when they already are)
-        prims = shared.add_many([AddItem(asset, name=image.stem, source=_source_label(image, stage_dir))
+        prims = shared.add_many([AddItem(asset, name=_prim_wish(image, Path(records[image].asset).parent.name, asset),
+                                         source=_source_label(image, stage_dir))
                                  for image, asset in existing])
         for (image, _), prim in zip(existing, prims):
-            records[image].prim = prim
+            records[image].prims.append(prim)
+            records[image].prim = records[image].prims[0]
     for record in records.values():
         manifest.append(record, shared.writer)
 
@@ -477,10 +557,13 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
                 image = Path(task.image)
                 record = ImageRecord(task.image, task.digest, "failed", outcome.reason, seconds=outcome.seconds,
                                      retry=outcome.retry, retried=task.digest in retryable)
-                if outcome.asset is not None:
+                if outcome.assets:
                     try:
-                        record.prim = shared.add(outcome.asset, name=image.stem, source=_source_label(image, stage_dir))
-                        record.status, record.asset = "ok", outcome.asset
+                        source = _source_label(image, stage_dir)
+                        prims = shared.add_many([AddItem(asset, name=_prim_wish(image, task.name, asset), source=source)
+                                                 for asset in outcome.assets])
+                        record.status, record.asset, record.prim = "ok", outcome.assets[0], prims[0]
+                        record.assets, record.prims = list(outcome.assets), prims
                     except InputError as exc:
                         record.reason = f"reconstructed, but adding it to the stage failed: {exc}"
                 manifest.append(record, shared.writer)
@@ -491,6 +574,10 @@ def run_batch(folder: Path | str, stage: Path | str, workers: int = 1, engine: s
         if runner is not None:
             runner.close()
         progress.close()
+    by_digest = {r.digest: r for r in records.values() if r.assets}
+    for record in records.values():  # an image that repeats another lists that one's assets
+        if record.status == "skipped" and not record.assets and record.digest in by_digest:
+            record.asset, record.assets = by_digest[record.digest].asset, list(by_digest[record.digest].assets)
     return BatchSummary(folder=str(folder), stage=str(shared.root), writer=shared.writer, out_dir=str(out),
                         manifest=str(manifest.path), engine=engine, workers=workers,
                         records=[records[p.absolute()] for p in images], ignored=[str(p) for p in ignored],

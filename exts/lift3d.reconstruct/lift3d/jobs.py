@@ -8,6 +8,14 @@ output folder. The worker never calls back into the UI: it posts
 updates each :class:`Job` and hands the events to the listener there, on the
 main thread. USD and widgets are therefore touched only on the main loop.
 
+An optional *follow-up* (``JobQueue(follow_up=...)``) is more work on a
+finished reconstruction, e.g. drawing its preview. The worker runs it after the
+reconstruction and before posting ``DONE``, so it never competes with another
+reconstruction and it reads the new asset before the UI adds it to a stage
+(a stage holding the asset's layers must only change on the main loop). Its
+value, or its error, travels with the ``DONE`` event; a failed follow-up never
+changes the job's outcome.
+
 Cancellation is cooperative: :meth:`JobQueue.cancel` sets the job's
 :class:`~lift3d.api.CancelToken`; a queued job then never starts and a running
 one stops at its next check (between optimisation steps) with
@@ -44,6 +52,12 @@ VIEWS_FILE_NAME = "transforms.json"
 Runner = Callable[..., ReconstructResult]
 """``runner(request, progress=..., cancel=..., settings=...) -> ReconstructResult``, like :func:`lift3d.api.reconstruct`."""
 
+FollowUp = Callable[[ReconstructRequest, ReconstructResult], Any]
+"""``follow_up(request, result) -> value``: more work on the worker for a finished reconstruction (e.g. its preview)."""
+
+FOLLOW_UP_STAGE = "preview"
+"""The stage name of the progress event posted while the follow-up runs."""
+
 
 class JobState(enum.Enum):
     """Life cycle of a job, as seen on the main loop."""
@@ -72,6 +86,8 @@ class JobEvent:
         error: one-sentence message for ``FAILED`` (the text the CLI prints after
             ``lift3d: error:`` for bad input; ``TypeName: message`` for a bug).
         user_error: ``True`` when ``error`` is the user's fault (an :class:`InputError`).
+        follow_up: for ``DONE``, what the queue's follow-up returned (``None`` without one).
+        follow_up_error: for ``DONE``, why the follow-up failed (``TypeName: message``); the job is done all the same.
     """
 
     job_id: int
@@ -81,6 +97,8 @@ class JobEvent:
     result: ReconstructResult | None = None
     error: str | None = None
     user_error: bool = False
+    follow_up: Any = None
+    follow_up_error: str | None = None
 
 
 @dataclass
@@ -93,7 +111,7 @@ class Job:
         token: cancels it.
         context: opaque data of the submitter (e.g. which USD context receives the asset).
         settings: a :class:`lift3d.settings.Settings` for this job, or ``None`` for the defaults.
-        state, stage, fraction, result, error: the latest drained status.
+        state, stage, fraction, result, error, follow_up, follow_up_error: the latest drained status.
     """
 
     id: int
@@ -106,6 +124,8 @@ class Job:
     fraction: float = 0.0
     result: ReconstructResult | None = None
     error: str | None = None
+    follow_up: Any = None
+    follow_up_error: str | None = None
 
 
 def _default_runner(request: ReconstructRequest, progress=None, cancel=None, settings=None) -> ReconstructResult:
@@ -121,12 +141,15 @@ class JobQueue:
     Args:
         runner: the reconstruction function (default :func:`lift3d.api.reconstruct`).
         on_event: called on the main loop by :meth:`drain` with each ``(job, event)``.
+        follow_up: run on the worker after each successful reconstruction (see the module docstring).
     """
 
     def __init__(self, runner: Runner | None = None,
-                 on_event: Callable[[Job, JobEvent], None] | None = None) -> None:
+                 on_event: Callable[[Job, JobEvent], None] | None = None,
+                 follow_up: FollowUp | None = None) -> None:
         self._runner = runner or _default_runner
         self._on_event = on_event
+        self._follow_up = follow_up
         self._events: queue.SimpleQueue[JobEvent] = queue.SimpleQueue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lift3d-job")
         self._jobs: dict[int, Job] = {}
@@ -180,6 +203,8 @@ class JobQueue:
                 continue
             job.state, job.stage, job.fraction = event.state, event.stage or job.stage, event.fraction
             job.result, job.error = event.result or job.result, event.error
+            if event.state is JobState.DONE:
+                job.follow_up, job.follow_up_error = event.follow_up, event.follow_up_error
             if self._on_event is not None:
                 self._on_event(job, event)
         return pending
@@ -231,7 +256,25 @@ class JobQueue:
             _log.exception("lift3d job %d failed", job_id)
             self._post(JobEvent(job_id, JobState.FAILED, error=f"{type(exc).__name__}: {exc}"))
         else:
-            self._post(JobEvent(job_id, JobState.DONE, stage="done", fraction=1.0, result=result))
+            value, error = self._run_follow_up(job_id, request, result, token)
+            self._post(JobEvent(job_id, JobState.DONE, stage="done", fraction=1.0, result=result,
+                                follow_up=value, follow_up_error=error))
+
+    def _run_follow_up(self, job_id: int, request: ReconstructRequest, result: ReconstructResult,
+                       token: CancelToken) -> tuple[Any, str | None]:
+        """``(value, error)`` of the follow-up for a finished reconstruction.
+
+        Skipped (``(None, None)``) without one, or once the job was cancelled: a reconstruction
+        that finished stays done, but a queue shutting down draws nothing more.
+        """
+        if self._follow_up is None or token.cancelled:
+            return None, None
+        self._post(JobEvent(job_id, JobState.RUNNING, stage=FOLLOW_UP_STAGE, fraction=1.0))
+        try:
+            return self._follow_up(request, result), None
+        except Exception as exc:  # never fails the job: one line for the UI, the traceback in the log
+            _log.exception("follow-up of lift3d job %d failed", job_id)
+            return None, f"{type(exc).__name__}: {exc}"
 
 
 @dataclass

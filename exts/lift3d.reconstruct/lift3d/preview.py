@@ -19,8 +19,9 @@ and the overlay is drawn on white.
 
 Entry points: :func:`contact_sheet` (an :class:`~lift3d.asset.Asset` to a
 Pillow image), :func:`preview_image` (an asset or stage file to a Pillow
-image: what a UI shows as a thumbnail), :func:`write_preview` (to a PNG file,
-atomically). torch and Warp are imported on first use.
+image: what a UI shows as a thumbnail), :func:`thumbnail_pixels` (the same at
+thumbnail size as raw RGBA pixels, for the Kit panel), :func:`write_preview`
+(to a PNG file, atomically). torch and Warp are imported on first use.
 """
 
 from __future__ import annotations
@@ -371,6 +372,18 @@ def _preview(path: Path | str, photo: Path | str | None, tile: int) -> tuple[Ima
         sheets.append(contact_sheet(asset, find_photo(asset, places), tile,
                                     title=f"{entry.prim_path.rsplit('/', 1)[-1]}: {len(asset.faces)} triangles"))
     return _stack(sheets), layer.with_name(f"{layer.stem}.preview.png")
+
+
+THUMBNAIL_TILE = 128
+"""Tile edge of :func:`thumbnail_pixels` (a sheet of 532 x 332 pixels)."""
+
+
+def thumbnail_pixels(path: Path | str, photo: Path | str | None = None, tile: int = THUMBNAIL_TILE) -> np.ndarray:
+    """:func:`preview_image` with small tiles, as an (H, W, 4) uint8 RGBA array, top row first (opaque).
+
+    The raw pixels a UI uploads itself (Kit's ``omni.ui.ByteImageProvider``); safe to call off the UI thread.
+    """
+    return np.ascontiguousarray(np.asarray(preview_image(path, photo, tile).convert("RGBA"), dtype=np.uint8))
 
 
 def write_preview(path: Path | str, out: Path | str | None = None, photo: Path | str | None = None,

@@ -12,6 +12,18 @@ Viewport drops arrive one URL at a time (Kit's handler calls the delegate once p
 dropped file), so the URLs are collected and become jobs on the next update tick:
 two photos and a ``transforms.json`` dropped together make one multi-view job.
 
+A photo showing several objects gives one asset per object (the ``objects``
+setting, default ``all``); every one of them is added with its own command and
+listed in the panel.
+
+While the panel is open, the job's worker also draws each result's contact
+sheet at thumbnail size (:func:`lift3d.preview.thumbnail_pixels`, the job
+queue's follow-up): after the reconstruction, before the job reports done, so
+the worker reads the new asset before any open stage holds its layers. The
+pixels come with the job's ``DONE`` event and go to the panel on the update
+tick that adds the asset to the stage. A preview that cannot be drawn is one
+warning notification and no thumbnail; the asset and its prim are kept.
+
 A job remembers the stage it was started for (its root layer identifier). If that
 stage is no longer the open one when the job finishes (File > New, File > Open),
 the asset is kept on disk and a notification says so; it is not added to the other
@@ -33,14 +45,14 @@ import omni.kit.commands
 import omni.usd
 from omni.kit.actions.core import get_action_registry
 
-from ..api import ReconstructRequest
+from ..api import ReconstructRequest, ReconstructResult
 from ..errors import InputError
 from ..jobs import Job, JobEvent, JobPlan, JobQueue, JobState, plan_jobs
 from ..naming import sanitize_name, unique_name
 from ..settings import load_settings
 from .commands import Lift3dAddReconstructionCommand
 from .drop import local_path
-from .options import KitOptions, job_settings, read_options
+from .options import KitOptions, job_objects, job_settings, read_options
 from .stage import output_dir_for, stage_identity
 from .window import WINDOW_TITLE, Lift3dWindow, PanelCallbacks, PanelResult
 
@@ -74,6 +86,33 @@ def error_text(message: str) -> str:
 
 
 
+def render_thumbnails(request: ReconstructRequest, result: ReconstructResult) -> list[tuple[str, object, str]]:
+    """``(asset path, RGBA pixels or None, why not)`` for every result of a job (runs on the job's worker).
+
+    One result's failure never stops the others, and never raises: it becomes its reason. An
+    asset whose layer this process already holds (an open stage references an earlier asset of
+    that path) is not read here: reading reloads held layers, which would recompose that stage
+    off the main loop.
+    """
+    from pxr import Sdf
+
+    from ..preview import thumbnail_pixels
+
+    out: list[tuple[str, object, str]] = []
+    for each in result.all_results():
+        try:
+            path = Path(each.asset_path)
+            if any(Sdf.Layer.Find(str(p)) is not None for p in {path.absolute(), path.resolve()}):
+                raise InputError(f"{each.asset_path} is already open in this session")
+            out.append((str(each.asset_path), thumbnail_pixels(each.asset_path, photo=request.images[0]), ""))
+        except InputError as exc:
+            out.append((str(each.asset_path), None, str(exc)))
+        except Exception as exc:  # a bug in the preview must not cost the user the asset
+            carb.log_warn(f"lift3d: preview of {each.asset_path} failed: {type(exc).__name__}: {exc}")
+            out.append((str(each.asset_path), None, f"{type(exc).__name__}: {exc}"))
+    return out
+
+
 def _warmup_done(loads, error) -> None:
     """Log the background kernel warmup's outcome (called on its thread)."""
     if error is not None:
@@ -90,7 +129,7 @@ class Lift3dExtension(omni.ext.IExt):
         self._options: KitOptions | None = read_options()
         self._window: Lift3dWindow | None = None
         self._pending_drops: dict[str, list[str]] | None = {}
-        self._jobs: JobQueue | None = JobQueue(on_event=self._on_job_event)
+        self._jobs: JobQueue | None = JobQueue(on_event=self._on_job_event, follow_up=self._job_thumbnails)
         omni.kit.commands.register(Lift3dAddReconstructionCommand)
         get_action_registry().register_action(
             self._ext_name, SHOW_WINDOW_ACTION, self.show_window, display_name="lift3d: Reconstruct window",
@@ -251,6 +290,7 @@ class Lift3dExtension(omni.ext.IExt):
         try:
             plans = plan_jobs(local_path(str(url)) for url in urls)
             settings = job_settings(self._options, preset)
+            objects = job_objects(self._options)
         except InputError as exc:
             notify(error_text(str(exc)), warning=True)
             return []
@@ -263,7 +303,7 @@ class Lift3dExtension(omni.ext.IExt):
         for plan in plans:
             name = self._unique_asset_name(plan.images[0], out_dir)
             request = ReconstructRequest(images=plan.images, views=plan.views, category=category, preset=preset,
-                                         name=name, out_dir=out_dir, config=None, objects="largest")
+                                         name=name, out_dir=out_dir, config=None, objects=objects)
             self._jobs.submit(request, settings=settings,
                               context={"usd_context_name": usd_context_name, "stage": stage_identity(stage)})
         self._refresh_progress()
@@ -297,6 +337,7 @@ class Lift3dExtension(omni.ext.IExt):
     def _on_job_event(self, job: Job, event: JobEvent) -> None:
         if event.state is JobState.DONE:
             self._add_to_stage(job)
+            self._show_thumbnails(job)
         elif event.state is JobState.FAILED:
             notify(error_text(event.error or "reconstruction failed"), warning=True)
         elif event.state is JobState.CANCELLED:
@@ -304,18 +345,25 @@ class Lift3dExtension(omni.ext.IExt):
         self._refresh_progress()
 
     def _add_to_stage(self, job: Job) -> None:
-        result = job.result
+        """Add every result of a done job (one per object of its photo) to the stage it was started for."""
+        results = job.result.all_results()
         context_name = job.context.get("usd_context_name", "")
-        iou = result.metrics.get("input_view_iou")
         context = omni.usd.get_context(context_name)
         stage = context.get_stage() if context is not None else None
+        written = ", ".join(f"{r.name} written to {r.asset_path}" for r in results)
+        one = len(results) == 1
         if stage is None:
-            notify(f"lift3d: {result.name} written to {result.asset_path} (no stage is open to add it to)")
+            notify(f"lift3d: {written} (no stage is open to add {'it' if one else 'them'} to)")
             return
         if stage_identity(stage) != job.context.get("stage", ""):
-            notify(f"lift3d: {result.name} written to {result.asset_path}; not added, because the stage it was "
-                   "started for is no longer open")
+            notify(f"lift3d: {written}; not added, because the stage {'it was' if one else 'they were'} started "
+                   "for is no longer open")
             return
+        for result in results:
+            self._add_result(job, result, context_name)
+
+    def _add_result(self, job: Job, result: ReconstructResult, context_name: str) -> None:
+        iou = result.metrics.get("input_view_iou")
         ok, prim_path = omni.kit.commands.execute(COMMAND_NAME, asset_path=str(result.asset_path),
                                                   prim_name=result.name, usd_context_name=context_name,
                                                   writer=self._options.writer, source=str(job.request.images[0]))
@@ -324,7 +372,37 @@ class Lift3dExtension(omni.ext.IExt):
             return
         result.prim_path = prim_path
         if self._window is not None:
-            self._window.add_result(PanelResult(result.name, prim_path, iou))
+            self._window.add_result(PanelResult(result.name, prim_path, iou, asset_path=str(result.asset_path)))
         notify(f"lift3d: {result.name} added at {prim_path}"
                + (f" (input-view IoU {iou:.3f})" if iou is not None else "")
                + "".join(f"\nwarning: {text}" for text in result.warnings), warning=bool(result.warnings))
+
+    # -- thumbnails -------------------------------------------------------------------------------
+
+    def _job_thumbnails(self, request: ReconstructRequest, result: ReconstructResult) -> list | None:
+        """The job queue's follow-up (on its worker): the results' thumbnails, when there is a panel to show them."""
+        if self._window is None:  # no panel, no list to show them in: draw nothing
+            return None
+        return render_thumbnails(request, result)
+
+    def _show_thumbnails(self, job: Job) -> None:
+        """Hand a done job's thumbnails to the panel (main loop); a listed result whose preview failed gets a warning."""
+        if self._window is None:
+            return
+        names = {str(r.asset_path): r.name for r in job.result.all_results()}
+        if job.follow_up_error:
+            listed = [r.name for r in self._window.results if r.asset_path in names]
+            if listed:
+                notify(f"lift3d: no preview of {', '.join(listed)}: {job.follow_up_error}", warning=True)
+            return
+        for asset_path, pixels, reason in job.follow_up or []:
+            listed = any(r.asset_path == asset_path for r in self._window.results)
+            if not listed:  # not added to the stage (or scrolled out of the list): nothing to show it beside
+                continue
+            if pixels is not None:
+                try:
+                    self._window.set_thumbnail(asset_path, pixels)
+                    continue
+                except Exception as exc:  # the asset is in the stage already; a thumbnail is not worth more
+                    reason = f"{type(exc).__name__}: {exc}"
+            notify(f"lift3d: no preview of {names.get(asset_path, asset_path)}: {reason}", warning=True)

@@ -15,7 +15,8 @@ import carb
 import carb.settings
 from pydantic import ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
+from ..preflight import object_choice
 from ..settings import Preset, Settings, load_settings
 
 SETTINGS_ROOT = "/exts/lift3d.reconstruct"
@@ -35,6 +36,8 @@ class KitOptions:
         writer: layer of a shared stage that receives the references ("" = the edit target).
         format: asset file format, ``usda`` or ``usdc``.
         config_file: optional user settings TOML (as ``lift3d --config``), "" for none.
+        objects: which objects of a photo showing several become assets (as ``lift3d reconstruct
+            --objects``): ``all`` (each its own asset and prim), ``largest``, or a number N (the N largest).
     """
 
     preset: str = "balanced"
@@ -44,6 +47,7 @@ class KitOptions:
     writer: str = ""
     format: str = "usda"
     config_file: str = ""
+    objects: str = "all"
 
 
 def read_options() -> KitOptions:
@@ -95,3 +99,15 @@ def job_settings(options: KitOptions, preset: str) -> Settings:
         raise ConfigError(f"Kit setting {SETTINGS_ROOT}/{key}: {exc.errors()[0]['msg']}") from None
     settings.presets = {**settings.presets, preset: capped}
     return settings
+
+
+def job_objects(options: KitOptions) -> str | int:
+    """The ``objects`` choice of a job (``all``, ``largest`` or a count N).
+
+    Raises:
+        lift3d.errors.ConfigError: the setting is none of those (the message names the setting).
+    """
+    try:
+        return object_choice(options.objects)
+    except InputError as exc:
+        raise ConfigError(f"Kit setting {SETTINGS_ROOT}/objects: {exc}") from None

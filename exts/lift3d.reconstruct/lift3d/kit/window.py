@@ -4,7 +4,9 @@ Layout, top to bottom: the image list with thumbnails (picked with the file
 importer or dropped), category and preset pickers, an optional
 ``transforms.json`` field for calibrated multi-view input, Reconstruct and
 Cancel buttons, a progress bar with the current stage name, and the latest
-results with their prim paths and input-view mask IoU.
+results with their prim paths, input-view mask IoU and, once it is drawn, a
+thumbnail of their contact sheet (:mod:`lift3d.preview`), shown from raw RGBA
+pixels through ``omni.ui.ByteImageProvider``.
 
 The panel holds no logic: it shows what it is told and forwards clicks and
 drops to the callbacks it was built with. Every widget that tests or scripts
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import omni.ui as ui
 
 from .drop import PanelDropTarget
@@ -24,15 +27,27 @@ from .drop import PanelDropTarget
 WINDOW_TITLE = "lift3d Reconstruct"
 THUMBNAIL_PX = 48
 MAX_RESULTS = 20
+PREVIEW_WIDTH = 384
+"""Width in the panel of a result's contact-sheet thumbnail (its height keeps the sheet's aspect)."""
 
 
 @dataclass
 class PanelResult:
-    """One finished reconstruction as listed in the panel."""
+    """One finished reconstruction as listed in the panel (``asset_path``: its layer, which its thumbnail is of)."""
 
     name: str
     prim_path: str
     input_view_iou: float | None
+    asset_path: str = ""
+
+
+@dataclass
+class Thumbnail:
+    """A result's contact sheet uploaded for the panel: the provider holding the pixels and their size."""
+
+    provider: ui.ByteImageProvider
+    width: int
+    height: int
 
 
 @dataclass
@@ -63,6 +78,7 @@ class Lift3dWindow:
         self._categories, self._presets = list(categories), list(presets)
         self._images: list[Path] = []
         self._results: list[PanelResult] = []
+        self._thumbnails: dict[str, Thumbnail] = {}
         self._window = ui.Window(WINDOW_TITLE, width=420, height=620, visible=True)
         if callbacks.visibility_changed is not None:
             self._window.set_visibility_changed_fn(callbacks.visibility_changed)
@@ -120,6 +136,13 @@ class Lift3dWindow:
             for result in reversed(self._results):
                 iou = "" if result.input_view_iou is None else f"  IoU {result.input_view_iou:.3f}"
                 ui.Label(f"{result.name}: {result.prim_path}{iou}", height=18, tooltip=result.prim_path)
+                thumb = self._thumbnails.get(result.asset_path) if result.asset_path else None
+                if thumb is not None:
+                    ui.ImageWithProvider(thumb.provider, width=PREVIEW_WIDTH,
+                                         height=max(1, round(PREVIEW_WIDTH * thumb.height / thumb.width)),
+                                         fill_policy=ui.IwpFillPolicy.IWP_PRESERVE_ASPECT_FIT,
+                                         identifier=f"lift3d.thumbnail.{result.prim_path.rsplit('/', 1)[-1]}",
+                                         tooltip=f"{result.name}: contact sheet")
 
     # -- what the controller reads and sets ---------------------------------------------------------
 
@@ -174,11 +197,29 @@ class Lift3dWindow:
 
     def add_result(self, result: PanelResult) -> None:
         self._results = (self._results + [result])[-MAX_RESULTS:]
+        listed = {r.asset_path for r in self._results}
+        self._thumbnails = {k: v for k, v in self._thumbnails.items() if k in listed}
         self._result_frame.rebuild()
 
     @property
     def results(self) -> list[PanelResult]:
         return list(self._results)
+
+    def set_thumbnail(self, asset_path: str, pixels: np.ndarray) -> bool:
+        """Show ``pixels`` ((H, W, 4) uint8 RGBA, top row first) as the thumbnail of the listed result of
+        ``asset_path``; ``False`` (nothing shown) when no listed result has that asset. Main loop only."""
+        if not any(r.asset_path == asset_path for r in self._results):
+            return False
+        height, width = pixels.shape[:2]
+        provider = ui.ByteImageProvider()
+        provider.set_data_array(np.ascontiguousarray(pixels, dtype=np.uint8), [width, height])
+        self._thumbnails[asset_path] = Thumbnail(provider, width, height)
+        self._result_frame.rebuild()
+        return True
+
+    def thumbnail(self, asset_path: str) -> Thumbnail | None:
+        """The thumbnail shown for the result of ``asset_path``, if any."""
+        return self._thumbnails.get(asset_path)
 
     def destroy(self) -> None:
         """Close the panel and stop receiving drops."""
@@ -186,3 +227,4 @@ class Lift3dWindow:
         self._window.destroy()
         self._window = None
         self._callbacks = None
+        self._thumbnails = {}

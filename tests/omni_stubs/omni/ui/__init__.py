@@ -36,6 +36,14 @@ class FillPolicy(enum.IntEnum):
     PRESERVE_ASPECT_CROP = 2
 
 
+class IwpFillPolicy(enum.IntEnum):
+    # omni.ui API reference, omni.ui.IwpFillPolicy: ImageWithProvider's own fill policy (a separate
+    # type from Image's FillPolicy, so pybind refuses one where the other is expected).
+    IWP_STRETCH = 0
+    IWP_PRESERVE_ASPECT_FIT = 1
+    IWP_PRESERVE_ASPECT_CROP = 2
+
+
 class Alignment(enum.IntEnum):
     LEFT = 1
     CENTER = 4
@@ -221,10 +229,63 @@ class ProgressBar(Widget):
         self.model = model or SimpleFloatModel()
 
 
+def _check_fill_policy(widget: str, kwargs: dict, expected: type) -> None:
+    """The bindings take only their own fill policy type (Image: FillPolicy, ImageWithProvider: IwpFillPolicy)."""
+    policy = kwargs.get("fill_policy")
+    if policy is not None and not isinstance(policy, expected):
+        raise TypeError(f"{widget}(): fill_policy must be an omni.ui.{expected.__name__}, not {policy!r}")
+
+
 class Image(Widget):
     def __init__(self, url: str = "", **kwargs) -> None:
+        _check_fill_policy("Image", kwargs, FillPolicy)
         super().__init__(**kwargs)
         self.source_url = url
+
+
+class ImageProvider:
+    """Base of the image providers; ``width`` and ``height`` are read-only properties in omni.ui."""
+
+    _sizes: tuple[int, int] = (0, 0)
+
+    @property
+    def width(self) -> int:
+        return self._sizes[0]
+
+    @property
+    def height(self) -> int:
+        return self._sizes[1]
+
+
+class ByteImageProvider(ImageProvider):
+    # omni.ui API reference, omni.ui.ByteImageProvider: __init__ has two overloads, () and
+    # (bytes, sizes, format=, stride=); the stand-in has the first, the one lift3d uses.
+    def __init__(self) -> None:
+        self.data = None
+
+    # Kit 107 typings (omni/ui/_ui.pyi) and the omni.ui API reference: set_data_array(self, arg0:
+    # numpy.ndarray[uint8], arg1: List[int]); pybind names the parameters arg0/arg1, so they are
+    # positional only. The stand-in takes RGBA8 pixels, sizes [width, height], and refuses a
+    # buffer of another length or type (Kit would log an error and show nothing).
+    def set_data_array(self, arg0, arg1, /) -> None:
+        import numpy as np
+
+        if not isinstance(arg0, np.ndarray) or arg0.dtype != np.uint8:
+            raise TypeError("ByteImageProvider.set_data_array() takes a numpy uint8 array")
+        width, height = (int(v) for v in arg1)
+        if arg0.size != width * height * 4:
+            raise ValueError(f"set_data_array(): {arg0.size} bytes for {width} x {height} RGBA8 pixels")
+        self.data = arg0.copy()
+        self._sizes = (width, height)
+
+
+class ImageWithProvider(Widget):
+    # omni.ui API reference, omni.ui.ImageWithProvider.__init__ overloads: (arg0: ImageProvider, **kwargs),
+    # (arg0: str, **kwargs) and (**kwargs); arg0 is positional only.
+    def __init__(self, arg0=None, /, **kwargs) -> None:
+        _check_fill_policy("ImageWithProvider", kwargs, IwpFillPolicy)
+        super().__init__(**kwargs)
+        self.provider = arg0
 
 
 class Window:

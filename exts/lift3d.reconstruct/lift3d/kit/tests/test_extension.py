@@ -1,4 +1,5 @@
-"""The running extension in Kit: startup and shutdown, the panel, the command with undo, a viewport drop.
+"""The running extension in Kit: startup and shutdown, the panel, the command with undo, a viewport drop,
+a result's thumbnail from raw pixels.
 
 Only public Kit API is used (extension manager, actions, commands, undo, omni.ui, the
 viewport's drag-and-drop delegates), so the tests mean the same in a real Kit and under
@@ -22,7 +23,7 @@ from omni.kit.actions.core import get_action_registry
 from pxr import Sdf, Usd, UsdGeom
 
 from ..extension import COMMAND_NAME, SHOW_WINDOW_ACTION, get_instance
-from ..window import WINDOW_TITLE
+from ..window import WINDOW_TITLE, PanelResult
 
 EXT_NAME = "lift3d.reconstruct"
 
@@ -127,3 +128,18 @@ class TestLift3dExtension(omni.kit.test.AsyncTestCase):
         self.assertEqual(Path(jobs[0].request.views).name, "transforms.json")
         self.assertEqual(Path(jobs[0].request.out_dir).resolve(), self.tmp.resolve())
         ext.jobs.cancel_all()
+
+    async def test_result_thumbnail_shows_raw_pixels(self):
+        import numpy as np
+
+        window = get_instance().show_window()
+        asset = (self.tmp / "thumb" / "thumb.usda").as_posix()
+        pixels = np.zeros((30, 60, 4), np.uint8)
+        pixels[..., 0] = pixels[..., 3] = 255
+        self.assertFalse(window.set_thumbnail(asset, pixels), "no listed result has that asset yet")
+        window.add_result(PanelResult("thumb", "/World/Reconstructions/thumb", 0.9, asset_path=asset))
+        self.assertTrue(window.set_thumbnail(asset, pixels))
+        await _updates()
+        thumb = window.thumbnail(asset)
+        self.assertIsInstance(thumb.provider, ui.ByteImageProvider)
+        self.assertEqual((thumb.width, thumb.height), (60, 30))
