@@ -164,6 +164,15 @@ def test_run_batch_rejects_bad_folders(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["docs", "empty"], "a refused batch leaves no stage or lock"
 
 
+def test_batch_cli_refuses_an_unknown_objects_choice(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (32, 32)).save(folder / "a.png")
+    assert main(["batch", str(folder), "--stage", str(tmp_path / "s.usda"), "--objects", "many"]) == 2
+    assert "unknown objects 'many'" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"], "a refused batch leaves no stage or lock"
+
+
 # ----------------------------------------------------------------------------- real reconstructions
 
 

@@ -137,14 +137,17 @@ def batch(
     out: Annotated[Optional[Path], typer.Option(help="Folder for the asset folders (default: beside the stage).")] = None,
     writer: Annotated[Optional[str], typer.Option(help="Writer layer name (default: user@host).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    objects: Annotated[str, typer.Option(metavar="all|largest|N", help="Photos with several objects: "
+                                         "one asset each (all), only the largest, or the N largest.")] = "all",
 ) -> None:
-    """Reconstruct every image in FOLDER into its own asset and add them all to a shared stage."""
+    """Reconstruct every image in FOLDER into its own asset (one per object) and add them all to a shared stage."""
     from .batch import run_batch
 
     _choice(engine, ("local", "ray"), "engine")
     summary = run_batch(folder, stage, workers=workers, engine=engine, ray_address=ray_address,
                         category=_choice(category, CATEGORIES, "category"),
-                        preset=_choice(preset, PRESETS, "preset"), out_dir=out, writer=writer, quiet=as_json)
+                        preset=_choice(preset, PRESETS, "preset"), out_dir=out, writer=writer, quiet=as_json,
+                        objects=objects)
     if as_json:
         _echo_json(summary.to_json())
     else:
