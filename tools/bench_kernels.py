@@ -247,14 +247,18 @@ def mitsuba_mesh(mi, v: np.ndarray, f: np.ndarray, emitter: bool = False):
 
 
 def torch_soft_silhouette_grad(points: torch.Tensor, faces: torch.Tensor, camera: Camera, sigma: float,
-                               weights: torch.Tensor, pairs_per_chunk: int, budget_s: float) -> tuple[float, bool]:
+                               weights: torch.Tensor, pairs_per_chunk: int, budget_s: float = math.inf,
+                               pixels: torch.Tensor | None = None) -> tuple[float, bool, torch.Tensor | None]:
     """The plain baseline: DIB-R ``A = 1 - prod_j (1 - D_j)`` over *all* faces for every pixel, with autograd.
 
     Forward and backward run chunk by chunk (pixels x all faces per chunk); the
-    projection's gradient is accumulated and pulled back once. Returns
-    (seconds for the whole image, whether it was extrapolated). When the budget
-    runs out first, the remaining pixels are costed at the fastest chunk's
-    time per pixel (the work per pixel is the same everywhere).
+    projection's gradient is accumulated and pulled back once. ``pixels``
+    (flat indices into the (H, W) image) restricts the sum to those pixels
+    (default: all). Returns (seconds for the whole image, whether it was
+    extrapolated, the (V, 3) gradient of ``sum(weights * A)`` w.r.t. ``points``
+    or None when extrapolated). When the budget runs out first, the remaining
+    pixels are costed at the fastest chunk's time per pixel (the work per pixel
+    is the same everywhere).
     """
     height, width = weights.shape
     w2c = torch.tensor(camera.world_to_cam, dtype=torch.float32)
@@ -270,6 +274,8 @@ def torch_soft_silhouette_grad(points: torch.Tensor, faces: torch.Tensor, camera
                             indexing="ij")
     pu, pv = xs.reshape(-1, 1) + 0.5, ys.reshape(-1, 1) + 0.5
     w = weights.reshape(-1)
+    if pixels is not None:
+        pu, pv, w = pu[pixels], pv[pixels], w[pixels]
     chunk = max(1, pairs_per_chunk // max(1, len(faces)))
     done = 0
     per_pixel = math.inf  # fastest chunk, seconds per pixel
@@ -298,10 +304,11 @@ def torch_soft_silhouette_grad(points: torch.Tensor, faces: torch.Tensor, camera
         if time.perf_counter() - t0 > budget_s and done < len(pu):
             break
     c0 = time.perf_counter()
-    torch.autograd.backward(gathered, [leaf.grad for leaf in leaves])
+    torch.autograd.backward(gathered, [leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
+                                       for leaf in leaves])
     if done == len(pu):
-        return time.perf_counter() - t0, False
-    return setup + len(pu) * per_pixel + (time.perf_counter() - c0), True
+        return time.perf_counter() - t0, False, x.grad
+    return setup + len(pu) * per_pixel + (time.perf_counter() - c0), True, None
 
 
 def soft_rows(peers: Peers, level: int, size: int, threads_list: list[int], repeats: int, mitsuba_spp: int,
@@ -328,7 +335,7 @@ def soft_rows(peers: Peers, level: int, size: int, threads_list: list[int], repe
         torch.set_num_threads(threads)
         tp, tf = torch.from_numpy(v), torch.from_numpy(f.astype(np.int64))
         torch_soft_silhouette_grad(tp, tf, camera, SIGMA, torch.from_numpy(weights), 1 << 21, 0.2)  # warm-up
-        times["torch"], extrapolated = torch_soft_silhouette_grad(tp, tf, camera, SIGMA, torch.from_numpy(weights),
+        times["torch"], extrapolated, _ = torch_soft_silhouette_grad(tp, tf, camera, SIGMA, torch.from_numpy(weights),
                                                                   1 << 21, torch_budget)
         rows.append(Row("soft silhouette fwd+bwd", case, threads, times, {"torch"} if extrapolated else set(), notes))
         print_row(rows[-1], flush=True)
@@ -430,9 +437,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, load average {load:.1f} at start, {platform.system()}"
 
 
-def write_results(table: str, path: Path) -> None:
-    """Replace the generated block of ``path`` (between the markers) with ``table``; keep the rest."""
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+def write_results(table: str, path: Path, begin: str = "<!-- bench:begin -->", end: str = "<!-- bench:end -->") -> None:
+    """Replace the generated block of ``path`` (between the ``begin`` and ``end`` markers) with ``table``."""
     text = path.read_text() if path.exists() else f"# Performance\n\n{begin}\n{end}\n"
     if begin not in text or end not in text:
         text = text.rstrip() + f"\n\n{begin}\n{end}\n"
