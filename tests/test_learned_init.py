@@ -13,6 +13,7 @@ from lift3d.api import ReconstructRequest
 from lift3d.errors import InputError
 from lift3d.learn.model import Architecture, ModelError, Predictor, save_model
 from lift3d.learn.predict import Hypothesis, place
+from lift3d.pipeline.initialise import SEARCH_SKIP_LOSS
 from lift3d.pipeline.run import run_reconstruction
 from lift3d.pipeline.silhouette import hard_mask, mask_iou
 from lift3d.templates.vehicles import sample_vehicle, vehicle_points
@@ -88,10 +89,30 @@ def test_init_choices_and_their_provenance(photo, tiny_model, tmp_path):
                 assert set(learned["generator_params"]) >= {"length", "width", "height", "wheel_radius"}
                 assert 1 <= len(learned["hypotheses"]) <= 2 and learned["model"] == "tiny.safetensors"
                 assert learned["fov_x_deg"] == pytest.approx(45.0)  # assumed, as the search does
-        if init == "both":
+        if init == "both" and "search_skipped" in camera:
+            assert camera["chosen"] == "learned" and camera["loss"] <= SEARCH_SKIP_LOSS
+        elif init == "both":
             assert set(camera["losses"]) == {"learned", "search"}
             assert camera["chosen"] == min(camera["losses"], key=camera["losses"].get)
     assert chosen["search"] == "search" and chosen["learned"] == "learned"
+
+
+@pytest.mark.parametrize("threshold", [-1.0, 10.0])
+def test_both_skips_the_search_only_when_the_learned_camera_fits(photo, tiny_model, tmp_path, monkeypatch, threshold):
+    from lift3d.pipeline import initialise
+
+    searched = []
+    real_search = initialise._search
+    monkeypatch.setattr(initialise, "SEARCH_SKIP_LOSS", threshold)
+    monkeypatch.setattr(initialise, "_search", lambda *a, **k: searched.append(1) or real_search(*a, **k))
+    result = run_reconstruction(ReconstructRequest(images=[photo], preset="fast", init="both", name="gate",
+                                                   out_dir=tmp_path / "out", config=_settings(tmp_path, tiny_model)))
+    camera = read_asset(result.asset_path).provenance["camera"]
+    if threshold > 0:  # every learned loss is below 10: the search is skipped and says why
+        assert not searched and camera["chosen"] == "learned" and "search_skipped" in camera
+        assert "losses" not in camera
+    else:  # no loss is below -1: the search runs and the lower loss wins
+        assert searched and "search_skipped" not in camera and set(camera["losses"]) == {"learned", "search"}
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
