@@ -551,8 +551,8 @@ only), so every vehicle here is unseen by it. One row per method:
   parameters) placed by its mask box, with no refinement at all.
 * **predictor+fit**: one photo, the predictor's top hypotheses refined by render-and-compare
   (`--init learned`), then the shape fit.
-* **both**: one photo, the predictor's hypotheses and the grid search, the lower silhouette loss
-  kept (`--init both`), then the shape fit.
+* **both**: one photo, the predictor's hypotheses and, unless the learned camera already fits
+  the mask, the grid search, the lower silhouette loss kept (`--init both`), then the shape fit.
 * **lift3d**: calibrated views (or a generic object), the reconstructor as shipped.
 * **template** (baseline): the undeformed template placed by the grid search
   (`ReconstructRequest(fit_shape=False, init="search")`) or, with calibrated views, by the visual hull.
