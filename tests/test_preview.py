@@ -150,3 +150,15 @@ def test_reconstruct_preview_writes_the_sheet_with_the_photo(tmp_path, capsys, m
     assert main(["preview", result["asset"], "--out", str(tmp_path / "again.png")]) == 0
     with Image.open(tmp_path / "again.png") as again:
         assert np.array_equal(_tile(again.convert("RGB"), 0, 0), _tile(rgb, 0, 0))
+
+
+def test_captions_are_cut_to_their_tile():
+    from PIL import Image, ImageDraw, ImageFont
+
+    from lift3d.preview import _fit_text
+
+    draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
+    font = ImageFont.load_default()
+    assert _fit_text(draw, "side", font, 200) == "side"
+    cut = _fit_text(draw, "asset over photo (its camera)", font, 60)
+    assert cut.endswith("...") and cut.startswith("asset") and draw.textlength(cut, font=font) <= 60

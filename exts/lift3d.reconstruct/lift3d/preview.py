@@ -230,10 +230,20 @@ def _load_photo(photo: Path | None) -> Image.Image | None:
 # ----------------------------------------------------------------------------- the sheet
 
 
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: Any, width: float) -> str:
+    """``text``, cut with an ellipsis where it would run past ``width`` pixels (small thumbnail tiles)."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text.rstrip() + "..."
+
+
 def _caption(tile: np.ndarray, text: str, font: Any) -> Image.Image:
     im = Image.new("RGB", (tile.shape[1], tile.shape[0] + CAPTION_H), (255, 255, 255))
     im.paste(Image.fromarray(tile), (0, CAPTION_H))
-    ImageDraw.Draw(im).text((4, 3), text, fill=(30, 30, 30), font=font)
+    draw = ImageDraw.Draw(im)
+    draw.text((4, 3), _fit_text(draw, text, font, tile.shape[1] - 8), fill=(30, 30, 30), font=font)
     return im
 
 
@@ -256,7 +266,8 @@ def _legend_tile(asset: Asset, box: int, font: Any) -> np.ndarray:
             draw.text((8, y), f"... {len(counts) - i} more", fill=(60, 60, 60), font=font)
             break
         draw.rectangle((8, y + 1, 8 + row - 6, y + row - 5), fill=label_colour(label), outline=(0, 0, 0))
-        draw.text((16 + row - 6, y), f"{label}  ({faces} faces)", fill=(20, 20, 20), font=font)
+        x = 16 + row - 6
+        draw.text((x, y), _fit_text(draw, f"{label}  ({faces} faces)", font, box - x - 4), fill=(20, 20, 20), font=font)
     return np.asarray(im)
 
 
