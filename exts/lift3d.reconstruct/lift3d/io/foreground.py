@@ -72,14 +72,6 @@ def _fail(name: str) -> InputError:
     return InputError(f"no separable object found in {name}; supply --mask or an image with transparency")
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return np.zeros_like(mask, dtype=bool)
-    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == biggest
-
-
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """Set every background pixel not connected to the image border to foreground."""
     background = (~mask).astype(np.uint8)
@@ -194,11 +186,11 @@ def extract_foreground_info(rgb: np.ndarray, name: str = "the image", keep: str 
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     fg_u8 = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, kernel)
     fg_u8 = cv2.morphologyEx(fg_u8, cv2.MORPH_CLOSE, kernel)
-    objects = split_objects(fg_u8 > 0)
-    if keep == "all" and objects:
-        mask = np.logical_or.reduce(objects)
+    objects = split_objects(fg_u8 > 0)  # largest first, holes filled
+    if not objects:
+        mask = np.zeros(fg_u8.shape, dtype=bool)
     else:
-        mask = _fill_holes(_largest_component(fg_u8 > 0))
+        mask = np.logical_or.reduce(objects) if keep == "all" else objects[0]
 
     fraction = float(mask.mean())
     if not MIN_FRACTION <= fraction <= MAX_FRACTION:

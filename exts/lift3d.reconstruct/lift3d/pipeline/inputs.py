@@ -80,7 +80,8 @@ def load_inputs(request: ReconstructRequest, settings: Settings | None = None) -
 
 @dataclass
 class ObjectMask:
-    """One object of a photo that holds several (:mod:`.objects`), given to the run explicitly.
+    """A single photo's mask computed before the run (:mod:`.objects`), given to it explicitly: one
+    object of a photo that holds several, or the photo's whole mask when it holds one.
 
     Attributes:
         mask: (H, W) bool, this object only (the others masked out).
@@ -92,11 +93,6 @@ class ObjectMask:
     mask: np.ndarray
     info: dict
     reference: Camera | None = None
-
-
-def object_masks(inputs: Inputs) -> list[np.ndarray]:
-    """(H, W) bool object mask per photo: its alpha, the given mask, or automatic foreground."""
-    return object_masks_info(inputs)[0]
 
 
 def object_masks_info(inputs: Inputs, given: ObjectMask | None = None) -> tuple[list[np.ndarray], list[dict]]:

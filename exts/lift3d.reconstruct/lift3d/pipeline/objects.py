@@ -35,14 +35,18 @@ from .inputs import ObjectMask
 from .run import run_reconstruction
 
 
-def find_objects(request: ReconstructRequest) -> tuple[list[np.ndarray], dict]:
-    """The separate objects of the request's single photo (largest first) and its mask's record."""
+def find_objects(request: ReconstructRequest) -> tuple[list[np.ndarray], np.ndarray, dict]:
+    """The separate objects of the request's single photo (largest first), its whole mask and the mask's record.
+
+    With one object (or none) the whole mask and record are exactly what the run would compute
+    itself (the largest object of an automatic mask; an alpha or given mask as it is).
+    """
     from ..io.foreground import split_objects
     from ..io.images import load_image, object_mask_info
 
     image = load_image(request.images[0])
     mask, info = object_mask_info(image, request.mask, keep="all")
-    return split_objects(mask), info
+    return split_objects(mask), mask, info
 
 
 def _name(first: str, index: int, request: ReconstructRequest, out_dir: Path) -> str:
@@ -68,9 +72,9 @@ def reconstruct_objects(request: ReconstructRequest, progress: ProgressFn | None
         settings = check_request(request)
     if len(request.images) != 1 or request.views is not None:
         return run_reconstruction(request, progress, cancel, settings)
-    objects, info = find_objects(request)
-    if len(objects) <= 1:
-        return run_reconstruction(request, progress, cancel, settings)
+    objects, mask, info = find_objects(request)
+    if len(objects) <= 1:  # the run reuses the mask instead of extracting it again
+        return run_reconstruction(request, progress, cancel, settings, ObjectMask(mask, info))
     count = len(objects) if choice == "all" else 1 if choice == "largest" else min(int(choice), len(objects))
     out_dir = Path(request.out_dir) if request.out_dir is not None else Path(settings.output.folder)
 
