@@ -1,4 +1,4 @@
-"""Start-up: light commands import neither torch nor Warp, and bad input is refused before either is imported."""
+"""Start-up: light commands import neither torch, Warp nor OpenCV, and bad input is refused before any of them is imported."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from lift3d.usd.writer import write_asset
 
 from asset_factory import make_car_asset
 
-HEAVY = ("torch", "warp")
+HEAVY = ("torch", "warp", "cv2")
 
 # Runs lift3d commands one after another in one fresh interpreter and reports, after each, its exit status
 # and which heavy modules were imported by then.

@@ -27,7 +27,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -190,6 +189,8 @@ def load_mask(path: Path | str, size: tuple[int, int]) -> np.ndarray:
         if abs(mw * height / mh - width) > 1.0 or abs(mh * width / mw - height) > 1.0:
             raise InputError(f"mask {path} is {mw}x{mh} pixels but the image is {width}x{height}, "
                              "a different aspect ratio")
+        import cv2  # here only: the pre-flight checks read this module's limits without OpenCV
+
         mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
     return _check_coverage(mask, f"mask {path}")
 
