@@ -22,9 +22,12 @@ from pathlib import Path
 from .errors import ConfigError, InputError
 from .requests import ReconstructRequest
 from .settings import Settings, load_settings
+from .usd import check_stage_suffix
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
+"""Image formats the reconstructor decodes (as :mod:`lift3d.io.images`)."""
 INIT_MODES = ("learned", "search", "both", "predicted")
+"""How a single car photo may be initialised (see :mod:`lift3d.pipeline.initialise`)."""
 OBJECT_CHOICES = ("all", "largest")
 
 
@@ -37,8 +40,6 @@ def object_choice(value: object) -> str | int:
     if value in OBJECT_CHOICES:
         return value
     raise InputError(f"unknown objects {value!r}; choose all, largest or a number of objects (1 or more)")
-"""How a single car photo may be initialised (see :mod:`lift3d.pipeline.initialise`)."""
-"""Image formats the reconstructor decodes (as :mod:`lift3d.io.images`)."""
 
 
 def check_image_header(path: Path, what: str = "image") -> tuple[int, int]:
@@ -94,8 +95,7 @@ def check_stage_file(stage: Path) -> None:
     """InputError unless a reference can be added to the stage file ``stage`` (reads only)."""
     if stage.is_dir():
         raise InputError(f"stage file {stage} is a folder")
-    if stage.suffix not in (".usda", ".usdc", ".usd"):
-        raise InputError(f"stage file {stage} must end in .usda, .usdc or .usd")
+    check_stage_suffix(stage)
     check_writable_folder(stage.parent, "stage folder")
     if stage.exists():
         from .usd.compose import check_stage_layer

@@ -24,9 +24,6 @@ from pxr import Sdf, Usd
 from ..usd import stage_refs
 from ..usd.shared_stage import WRITERS_FOLDER, writer_name
 
-RECONSTRUCTIONS = stage_refs.RECONSTRUCTIONS.pathString
-"""Parent prim of every reconstruction in a stage (see :mod:`lift3d.usd.stage_refs`)."""
-
 
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 

@@ -16,3 +16,18 @@
 
 Submodules are imported on demand, so ``import lift3d.usd`` stays cheap.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+
+STAGE_SUFFIXES = (".usda", ".usdc", ".usd")
+"""File endings of a stage a reconstruction can be added to."""
+
+
+def check_stage_suffix(stage: Path) -> None:
+    """InputError unless the stage file ``stage`` ends in one of :data:`STAGE_SUFFIXES` (no ``pxr`` needed)."""
+    if Path(stage).suffix not in STAGE_SUFFIXES:
+        raise InputError(f"stage file {stage} must end in .usda, .usdc or .usd")

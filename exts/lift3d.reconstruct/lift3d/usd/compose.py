@@ -20,8 +20,7 @@ from pathlib import Path
 from pxr import Kind, Sdf, Usd, UsdGeom
 
 from ..atomic import ensure_writable_dir
-from ..errors import InputError
-from . import stage_refs
+from . import check_stage_suffix, stage_refs
 from .reader import resolve_layer_path
 from .stage_refs import LOCK_TIMEOUT_S, RECONSTRUCTIONS, WORLD, open_layer, save_layer
 
@@ -52,8 +51,7 @@ def _new_stage_layer(suffix: str) -> Sdf.Layer:
 
 
 def _check_stage_path(path: Path) -> None:
-    if path.suffix not in (".usda", ".usdc", ".usd"):
-        raise InputError(f"stage file {path} must end in .usda, .usdc or .usd")
+    check_stage_suffix(path)
     ensure_writable_dir(path.parent)
 
 
