@@ -36,13 +36,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path, write_text_atomic
 from ..digest import file_digest
 from ..errors import InputError
 from ..templates import Template
@@ -275,16 +275,9 @@ def _save_cached(stem: Path, shape: RegisteredShape) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     record = {**shape.summary(), "residual_m": shape.residual_m, "fit_iou": shape.fit_iou,
               "params": shape.vehicle.params}
-    for suffix, write in ((".npy", lambda f: np.save(f, shape.points)),
-                          (".json", lambda f: f.write(json.dumps(record).encode()))):
-        fd, tmp = tempfile.mkstemp(dir=stem.parent, suffix=suffix + ".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, stem.with_suffix(suffix))
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    with atomic_path(stem.with_suffix(".npy")) as tmp:
+        np.save(tmp, shape.points)
+    write_text_atomic(stem.with_suffix(".json"), json.dumps(record))
 
 
 def register_asset(path: Path | str, template: Template, cache_dir: Path | None = None, preset: str = "fast",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +35,14 @@ ASSET_STREAM = 7
 """Third seed word of the generator that decides whether a sample shows an asset (and renders it)."""
 
 
+@lru_cache(maxsize=1)
 def param_ranges() -> np.ndarray:
-    """(T, P, 2) float32 low/high of every generator parameter per body type (table units)."""
+    """(T, P, 2) float32 low/high of every generator parameter per body type (table units; read-only, built once)."""
     out = np.zeros((len(BODY_NAMES), len(PARAM_NAMES), 2), np.float32)
     for i, name in enumerate(BODY_NAMES):
         ranges = {**COMMON, **BODY_TYPES[name]}
         out[i] = [ranges[p] for p in PARAM_NAMES]
+    out.flags.writeable = False
     return out
 
 

@@ -18,7 +18,7 @@ frame (+Y up, front +Z, left +X, ground ``y = 0``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 
 import numpy as np
@@ -292,16 +292,22 @@ WINDOWLESS_SHAPES = frozenset({"two_wheeler"})
 """Body shapes whose template window faces are bodywork (no glass material)."""
 
 
-def _template_params(template: Template) -> str:
-    """The :class:`CarParams` stored with ``template``, as a canonical JSON key for the caches below."""
+def template_car_params(template: Template) -> CarParams:
+    """The :class:`CarParams` stored with ``template`` (its other generator entries ignored)."""
     known = {f.name for f in fields(CarParams)}
-    return json.dumps({k: v for k, v in template.params.items() if k in known}, sort_keys=True)
+    return CarParams(**{k: v for k, v in template.params.items() if k in known})
 
 
-def _check_topology(faces: np.ndarray, template: Template, shape: str) -> None:
+def check_topology(faces: np.ndarray, template: Template, what: str) -> None:
+    """ValueError unless ``faces`` are ``template``'s (``what``: the mesh, for the message)."""
     if faces.shape != template.faces.shape or not np.array_equal(faces, template.faces):
-        raise ValueError(f"body shape {shape!r} does not match the car template's topology "
+        raise ValueError(f"{what} does not match the car template's topology "
                          "(the generator changed since the template was written: run tools/make_templates.py)")
+
+
+def _template_params(template: Template) -> str:
+    """:func:`template_car_params` as a canonical JSON key for the caches below."""
+    return json.dumps(asdict(template_car_params(template)), sort_keys=True)
 
 
 @lru_cache(maxsize=32)
@@ -321,7 +327,7 @@ def car_shapes(template: Template) -> dict[str, np.ndarray]:
     out = {}
     for name in BODY_SHAPES:
         points, faces = _shape_points(_template_params(template), name)
-        _check_topology(faces, template, name)
+        check_topology(faces, template, f"body shape {name!r}")
         out[name] = points.copy()
     return out
 
@@ -377,7 +383,7 @@ def car_shape_basis(template: Template, shape: str) -> np.ndarray:
     with a quarter of each unit keep every perturbed profile valid (monotone stations).
     """
     basis, faces = _shape_basis(_template_params(template), shape)
-    _check_topology(faces, template, shape)
+    check_topology(faces, template, f"body shape {shape!r}")
     return basis.copy()
 
 

@@ -23,11 +23,11 @@ height and profile stations fractions of the length, as in
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from .car import CarParams, car_points
+from .car import CarParams, car_points, check_topology, template_car_params
 from .model import Template
 
 GENERATOR_VERSION = 1
@@ -212,13 +212,12 @@ def vehicle_points(vehicle: Vehicle, template: Template | None = None) -> np.nda
     the ground). Raises ``ValueError`` if ``template`` is given and the mesh does not
     have its topology.
     """
-    base = _base_params(template)
-    p = vehicle.car_params(base)
+    p = vehicle.car_params(template_car_params(template) if template is not None else CarParams())
     if vehicle.body_type == "two_wheeler":
         p = _two_wheeler_track(p)
     points, faces = car_points(p)
-    if template is not None and (faces.shape != template.faces.shape or not np.array_equal(faces, template.faces)):
-        raise ValueError("the procedural vehicle does not match the car template's topology")
+    if template is not None:
+        check_topology(faces, template, "the procedural vehicle")
     nb = body_vertex_count(p)
     body = points[:nb]
     u = np.clip(body[:, 2] / p.length + 0.5, 0.0, 1.0)
@@ -230,13 +229,6 @@ def vehicle_points(vehicle: Vehicle, template: Template | None = None) -> np.nda
     body[:, 0] *= sx
     body[:, 1] = floor + (body[:, 1] - floor) * np.where(body[:, 1] > floor, sy, 1.0)
     return points
-
-
-def _base_params(template: Template | None) -> CarParams:
-    if template is None:
-        return CarParams()
-    known = {f.name for f in fields(CarParams)}
-    return CarParams(**{k: v for k, v in template.params.items() if k in known})
 
 
 def vehicle_from_car_params(body_type: str, p: CarParams) -> Vehicle:
