@@ -32,18 +32,6 @@ REAL = SAMPLES / "intel_parking_oblique_f08.png"
 REAL_MASK = SAMPLES / "intel_parking_oblique_f08_mask.png"
 
 
-def stack(images: list) -> "object":
-    """Pillow images one above the other on a grey background."""
-    from PIL import Image
-
-    out = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), (200, 200, 200))
-    y = 0
-    for image in images:
-        out.paste(image, (0, y))
-        y += image.height
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, default=SAMPLE, help="photo to reconstruct (default: the sample render)")
@@ -55,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from lift3d.api import ReconstructRequest
+    from lift3d.atomic import atomic_path
     from lift3d.errors import InputError
-    from lift3d.preview import preview_image
+    from lift3d.preview import preview_image, stack_sheets
     from lift3d.progress import run_with_progress
 
     stage = args.out / "stage.usda"
@@ -82,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lift3d: warning: {text}", file=sys.stderr)
         sheets.append(preview_image(result.asset_path, photo=image))
     target = args.out / "preview.png"
-    stack(sheets).save(target)
+    with atomic_path(target) as tmp:
+        stack_sheets(sheets).save(tmp)
     print(f"preview:        {target}")
     return 0
 

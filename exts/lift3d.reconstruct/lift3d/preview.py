@@ -84,7 +84,8 @@ def _srgb(linear: Sequence[float]) -> np.ndarray:
 # ----------------------------------------------------------------------------- rendering
 
 
-def _face_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def face_normals(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F, 3) unit normals of the (F, 3) ``faces`` over (V, 3) ``points`` (counter-clockwise = outwards)."""
     tri = points[faces]
     n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
@@ -120,9 +121,8 @@ def render_view(asset: Asset, camera: Camera, width: int, height: int, mode: str
     import torch
     import warp as wp
 
-    from .kernels.torch_render import rasterize_torch, render_textured
+    from .kernels.torch_render import Interpolate, SampleTexture, rasterize_torch  # importing initialises Warp
 
-    wp.init()  # the torch glue hands tensors to Warp, which must be initialised
     cam = camera.scaled(width, height)
     points = torch.from_numpy(np.array(asset.points, dtype=np.float32))
     raster = rasterize_torch(points, asset.faces, cam, width, height)
@@ -134,11 +134,12 @@ def render_view(asset: Asset, camera: Camera, width: int, height: int, mode: str
     if mode == "textured" and textured.any():
         texture = torch.from_numpy(np.ascontiguousarray(asset.texture[..., :3], dtype=np.float32) / 255.0)
         uv_faces = asset.uv_faces if asset.uv_faces is not None else asset.faces
-        image, _ = render_textured(points, asset.faces, torch.from_numpy(np.array(asset.uv, dtype=np.float32)), uv_faces, texture, cam,
-                                   width, height, mode="clamp")
+        st = Interpolate.apply(torch.from_numpy(np.array(asset.uv, dtype=np.float32)), points, raster,
+                               np.asarray(uv_faces))  # on the raster above, not a second one
+        image = SampleTexture.apply(texture, st, "clamp")
         use = hit & textured[np.maximum(tri, 0)]
         rgb[use] = image.numpy()[use]
-    normals = _face_normals(asset.points.astype(np.float64), asset.faces)
+    normals = face_normals(asset.points.astype(np.float64), asset.faces)
     light = LIGHT / np.linalg.norm(LIGHT)
     shade = np.zeros((height, width))
     shade[hit] = 0.45 + 0.55 * np.abs(normals[tri[hit]] @ light)
@@ -333,7 +334,8 @@ def contact_sheet(asset: Asset, photo: Path | str | None = None, tile: int = TIL
     return sheet
 
 
-def _stack(sheets: list[Image.Image]) -> Image.Image:
+def stack_sheets(sheets: list[Image.Image]) -> Image.Image:
+    """Contact sheets one above the other on a grey background."""
     width = max(s.width for s in sheets)
     out = Image.new("RGB", (width, sum(s.height for s in sheets)), (200, 200, 200))
     y = 0
@@ -382,7 +384,7 @@ def _preview(path: Path | str, photo: Path | str | None, tile: int) -> tuple[Ima
         places += [Path(entry.asset).parent.parent, layer.parent]
         sheets.append(contact_sheet(asset, find_photo(asset, places), tile,
                                     title=f"{entry.prim_path.rsplit('/', 1)[-1]}: {len(asset.faces)} triangles"))
-    return _stack(sheets), layer.with_name(f"{layer.stem}.preview.png")
+    return stack_sheets(sheets), layer.with_name(f"{layer.stem}.preview.png")
 
 
 THUMBNAIL_TILE = 128

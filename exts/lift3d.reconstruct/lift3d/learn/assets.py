@@ -136,6 +136,7 @@ def registration_views(points: np.ndarray, faces: np.ndarray, folder: Path,
 
     from ..camera import orbit_camera
     from ..kernels.raster import rasterize
+    from ..preview import LIGHT, face_normals
 
     folder.mkdir(parents=True, exist_ok=True)
     lo, hi = points.min(axis=0), points.max(axis=0)
@@ -143,10 +144,8 @@ def registration_views(points: np.ndarray, faces: np.ndarray, folder: Path,
     radius = 0.5 * float(np.linalg.norm(hi - lo))
     fov = math.radians(REGISTRATION_FOV_DEG)
     distance = 1.15 * radius / math.sin(0.5 * fov)
-    tris = points[faces]
-    normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-    light = np.array([0.4, 0.8, 0.45]) / np.linalg.norm([0.4, 0.8, 0.45])
+    normals = face_normals(points, faces)
+    light = LIGHT / np.linalg.norm(LIGHT)
     shading = (0.35 + 0.55 * np.abs(normals @ light)).astype(np.float32)
     frames = []
     for pitch in REGISTRATION_PITCHES_DEG:

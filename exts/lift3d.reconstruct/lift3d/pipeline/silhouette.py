@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import warp as wp
 
 from ..camera import Camera
 from ..kernels.mesh_ops import MeshTopology
@@ -24,7 +23,6 @@ from ..kernels.torch_geometry import SoftSilhouette
 def soft_silhouette_torch(points: torch.Tensor, topology: MeshTopology, camera: Camera, width: int, height: int,
                           sigma: float) -> torch.Tensor:
     """(H, W) float32 soft silhouette in [0, 1] of ``points`` (V, 3), differentiable w.r.t. ``points``."""
-    wp.init()  # the torch glue hands tensors to Warp, which must be initialised (a no-op once it is)
     return SoftSilhouette.apply(points.to(torch.float32).contiguous(), topology, camera, int(width), int(height),
                                 float(sigma))
 

@@ -133,14 +133,14 @@ def shade(template: Template, points: np.ndarray, camera: Camera, size: int, alb
           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Render (size, size, 3) colour and (size, size) coverage of the mesh, 2x supersampled."""
     from ..kernels.raster import rasterize
+    from ..preview import face_normals
 
     hi = 2 * size
     cam = camera.scaled(hi, hi)
     tri = rasterize(points.astype(np.float32), template.faces, cam, hi, hi, device="cpu").tri_id.numpy()
     covered = tri >= 0
     tris = points[template.faces]
-    normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    normals = face_normals(points, template.faces)
     elevation = rng.uniform(0.15, 1.4)
     azimuth = rng.uniform(0.0, 2.0 * math.pi)
     sun = np.array([math.cos(elevation) * math.sin(azimuth), math.sin(elevation),
