@@ -362,17 +362,13 @@ def object_assets(first: Path) -> list[Path]:
     """The asset layers a reconstruction wrote with ``first``, its largest object's: ``first``, then ``NAME_2``,
     ... up to the count of objects reconstructed that ``first``'s provenance records (just ``first`` for a
     photo of one object, or when the provenance cannot be read)."""
-    from pxr import Sdf, Tf
-
     from .usd.reader import from_custom_data
+    from .usd.stage_refs import open_layer, recorded_lift3d
 
     try:
-        layer = Sdf.Layer.OpenAsAnonymous(str(first))
-    except Tf.ErrorException:
-        layer = None
-    spec = layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)) \
-        if layer is not None and layer.defaultPrim else None
-    provenance = from_custom_data(dict(spec.customData.get("lift3d") or {})) if spec is not None else {}
+        provenance = from_custom_data(recorded_lift3d(open_layer(first, "", anonymous=True)))
+    except InputError:
+        provenance = {}
     masks = (provenance.get("signals") or {}).get("masks") if isinstance(provenance, dict) else None
     record = masks[0] if isinstance(masks, list) and masks and isinstance(masks[0], dict) else {}
     count = int(record.get("reconstructed", 1)) if record.get("object") == 1 else 1

@@ -141,11 +141,16 @@ class AssetRef:
     source: str
 
 
+def recorded_lift3d(layer: Sdf.Layer) -> dict:
+    """The ``customData["lift3d"]`` dictionary of an asset layer's defaultPrim, or ``{}``."""
+    prim = layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)) if layer.defaultPrim else None
+    value = prim.customData.get("lift3d") if prim else None
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def recorded_source(layer: Sdf.Layer) -> str:
     """The source photo an asset layer records in its defaultPrim's ``customData["lift3d"]``, else ``""``."""
-    prim = layer.GetPrimAtPath(Sdf.Path.absoluteRootPath.AppendChild(layer.defaultPrim)) if layer.defaultPrim else None
-    data = dict(prim.customData) if prim else {}
-    lift3d = data.get("lift3d", {})
+    lift3d = recorded_lift3d(layer)
     for holder in (lift3d, lift3d.get("provenance", {}) if isinstance(lift3d, dict) else {}):
         if not isinstance(holder, dict):
             continue
