@@ -20,9 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 def yaw_error_deg(a: float, b: float) -> float:
     return abs(math.degrees((a - b + math.pi) % (2.0 * math.pi) - math.pi))
 
@@ -45,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings()
     options = InitOptions.from_settings(settings, settings.preset(args.preset), "both")
-    template = load_template(ROOT / "config" / "templates" / "car.usda")
+    template = load_template(settings.template_path("car"))
     rng = np.random.default_rng(args.seed)
     rows = []
     for i in range(args.photos):

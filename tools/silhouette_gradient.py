@@ -114,11 +114,17 @@ def weight_fields(size: int) -> dict[str, np.ndarray]:
     return {"noise": noise, "smooth": (smooth / np.abs(smooth).max()).astype(np.float32)}
 
 
-def car_scene(size: int) -> tuple[np.ndarray, np.ndarray, Camera]:
-    """The car template seen from a front three-quarter view, filling the frame as the fit's crops do."""
+def car_template():
+    """The car template the product uses (from the settings)."""
+    from lift3d.settings import load_settings
     from lift3d.templates import load_template
 
-    template = load_template(Path(__file__).resolve().parents[1] / "config" / "templates" / "car.usda")
+    return load_template(load_settings().template_path("car"))
+
+
+def car_scene(size: int) -> tuple[np.ndarray, np.ndarray, Camera]:
+    """The car template seen from a front three-quarter view, filling the frame as the fit's crops do."""
+    template = car_template()
     camera = orbit_camera(0.7, 0.25, 7.0, 0.75, size, size, target=np.array([0.0, 0.7, 0.0]))
     return template.points.astype(np.float32), template.faces.astype(np.int32), camera
 
@@ -175,10 +181,9 @@ def fit_vehicle(vehicle, size: int, gradient: str, levels: list[int], steps: lis
     the generated vehicle has the template's topology) and the seconds per fit step.
     """
     from lift3d.pipeline import shape_fit
-    from lift3d.templates import load_template
     from lift3d.templates.vehicles import vehicle_points
 
-    template = load_template(Path(__file__).resolve().parents[1] / "config" / "templates" / "car.usda")
+    template = car_template()
     truth = vehicle_points(vehicle, template)
     target_box = np.ptp(truth, axis=0)
     start = template.points.astype(np.float64) * (target_box / np.ptp(template.points, axis=0))

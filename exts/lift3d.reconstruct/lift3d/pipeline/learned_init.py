@@ -20,11 +20,10 @@ import numpy as np
 
 from ..kernels.mesh_ops import MeshTopology
 from ..templates import Template
+from ..synth.render import PITCH_RANGE_DEG  # a refined hypothesis keeps to the elevations the predictor learned
 from ..templates.vehicles import vehicle_shape_basis
 from .camera_search import FINE_SIZE, CameraEstimate, progress_ticker, refine
 
-PITCH_RANGE_DEG = (-5.0, 89.0)
-"""Elevations a refined hypothesis may take (the predictor is trained on the same range)."""
 SCALE_RANGE = ((0.8, 1.25), (0.8, 1.25))
 """Width and height scale factors the refinement may apply to a predicted vehicle."""
 MIN_YAW_MASS = 0.2
