@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -31,6 +30,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import report_blocks
+from report_blocks import cpu_info
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "exts" / "lift3d.reconstruct" / "data" / "samples" / "sedan_photo.png"
@@ -51,23 +53,6 @@ def once(i):
 once(-1)  # imports, kernel loading, first-call caches
 print("BENCH" + json.dumps([once(i) for i in range(repeats)]))
 """
-
-
-def cpu_info() -> dict:
-    """CPU model, logical CPUs, the vector extensions that matter for the kernels, and the load average."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name") and ":" in line:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and ":" in line:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    vector = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni") if f in flags]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"model": model, "logical_cpus": os.cpu_count(), "vector_flags": vector, "load_average": load}
 
 
 def _cli(args: list[str]) -> list[str]:
@@ -165,12 +150,7 @@ def markdown(results: dict) -> str:
 
 def write_block(table: str, path: Path) -> None:
     """Replace this benchmark's block of ``path`` (between its markers) with ``table``; keep the rest."""
-    text = path.read_text() if path.exists() else "# Performance\n"
-    if BEGIN not in text or END not in text:
-        text = text.rstrip() + f"\n\n## End to end\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    path.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+    report_blocks.write_block(path, table, BEGIN, END, heading="## End to end")
 
 
 def main(argv: list[str] | None = None) -> int:

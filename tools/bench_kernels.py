@@ -46,10 +46,10 @@ import numpy as np
 import torch
 import warp as wp
 
-from lift3d.atomic import write_text_atomic
 from lift3d.camera import Camera, orbit_camera
 from lift3d.kernels.mesh_ops import MeshTopology
 from lift3d.kernels.soft_silhouette import SoftSilhouetteContext, soft_silhouette, soft_silhouette_backward
+from report_blocks import cpu_info, write_block
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "exts" / "lift3d.reconstruct" / "docs" / "PERFORMANCE.md"
@@ -427,24 +427,15 @@ def markdown(rows: list[Row], header: str) -> str:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}, {os.cpu_count()} logical CPUs, load average {load:.1f} at start, {platform.system()}"
+    """One line on the machine: CPU model, logical CPUs, load average at the start, OS."""
+    info = cpu_info()
+    return (f"{info['model']}, {info['logical_cpus']} logical CPUs, load average {info['load_average']:.1f} at start, "
+            f"{platform.system()}")
 
 
 def write_results(table: str, path: Path, begin: str = "<!-- bench:begin -->", end: str = "<!-- bench:end -->") -> None:
     """Replace the generated block of ``path`` (between the ``begin`` and ``end`` markers) with ``table``."""
-    text = path.read_text() if path.exists() else f"# Performance\n\n{begin}\n{end}\n"
-    if begin not in text or end not in text:
-        text = text.rstrip() + f"\n\n{begin}\n{end}\n"
-    head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1]
-    write_text_atomic(path, f"{head}{begin}\n{table}{end}{tail}")
+    write_block(path, table, begin, end)
 
 
 def main(argv: list[str] | None = None) -> int:
