@@ -89,6 +89,7 @@ def test_init_choices_and_their_provenance(photo, tiny_model, tmp_path):
                 assert set(learned["generator_params"]) >= {"length", "width", "height", "wheel_radius"}
                 assert 1 <= len(learned["hypotheses"]) <= 2 and learned["model"] == "tiny.safetensors"
                 assert learned["fov_x_deg"] == pytest.approx(45.0)  # assumed, as the search does
+                assert learned["fov_source"] == "assumed"
         if init == "both" and "search_skipped" in camera:
             assert camera["chosen"] == "learned" and camera["loss"] <= SEARCH_SKIP_LOSS
         elif init == "both":

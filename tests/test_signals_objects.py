@@ -112,6 +112,11 @@ def test_a_clean_run_has_no_warnings_and_reports_every_signal():
     json.dumps(signals)
 
 
+def test_the_field_of_view_source_is_the_one_the_initialisation_recorded():
+    assumed, _ = _signals(camera={**LEARNED, "fov_source": "assumed"})  # predictor.fov = "assumed", the default
+    assert assumed["camera"]["fov_source"] == "assumed"
+
+
 @pytest.mark.parametrize("kwargs, expected", [
     ({"info": {"source": "automatic", "objects": 1, "confidence": 0.2}}, "automatic mask of p.png is uncertain"),
     ({"info": {"source": "automatic", "objects": 3}}, "3 objects found in p.png; only the largest was"),

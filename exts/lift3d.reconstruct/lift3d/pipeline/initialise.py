@@ -113,7 +113,7 @@ def _search(template: Template, mask: np.ndarray, options: InitOptions, progress
                         options.refine_steps, options.sigma, shapes=shapes,
                         bases={k: car_shape_basis(template, k) for k in shapes}, body_search=BODY_SEARCH,
                         progress=progress, check=check)
-    return est, {"fov_x_deg": DEFAULT_FOV_X_DEG}
+    return est, {"fov_x_deg": DEFAULT_FOV_X_DEG, "fov_source": "assumed"}
 
 
 def car_photo(inputs: Inputs, mask: np.ndarray, options: InitOptions, progress: Callable[[float], None],

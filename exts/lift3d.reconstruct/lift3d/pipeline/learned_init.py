@@ -93,7 +93,8 @@ def learned_camera(template: Template, rgb: np.ndarray, mask: np.ndarray, model_
             "hypotheses": estimate.alternatives, "body_probabilities":
                 {k: round(v, 4) for k, v in sorted(prediction.body_probs.items(), key=lambda kv: -kv[1])[:4]},
             "yaw_agreement": round(prediction.agreement, 4),
-            "fov_x_deg": round(math.degrees(2.0 * math.atan(0.5 * base.width / base.fx)), 2)}
+            "fov_x_deg": round(math.degrees(2.0 * math.atan(0.5 * base.width / base.fx)), 2),
+            "fov_source": "assumed" if fov_x_deg is not None else "predicted"}
     return estimate, info
 
 

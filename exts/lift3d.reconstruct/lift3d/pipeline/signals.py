@@ -153,7 +153,8 @@ def quality_signals(masks: list[np.ndarray], mask_info: list[dict], camera: dict
                                 "lift3d handles")
     if "fov_x_deg" in camera:
         cam["fov_x_deg"] = camera["fov_x_deg"]
-        cam["fov_source"] = "predicted" if camera.get("chosen") == "learned" else "assumed"
+        # recorded by the initialisation that chose the camera; older records: the learned one predicted it
+        cam["fov_source"] = camera.get("fov_source") or ("predicted" if camera.get("chosen") == "learned" else "assumed")
     if camera.get("given"):
         cam["given"] = True
     signals["camera"] = cam
