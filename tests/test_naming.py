@@ -64,3 +64,12 @@ def test_unique_name_collisions():
         taken.append(unique_name(sanitize_name("my car (2).jpg"), taken))
     assert taken == ["my_car_2", "my_car_2_2", "my_car_2_3", "my_car_2_4", "my_car_2_5"]
     assert len(set(taken)) == len(taken)
+
+
+def test_free_name_avoids_the_folder_entries_and_the_names_already_claimed(tmp_path):
+    from lift3d.naming import free_name
+
+    assert free_name("car photo.png", tmp_path / "missing") == "car_photo"
+    (tmp_path / "car").mkdir()
+    assert free_name("car.png", tmp_path) == "car_2"
+    assert free_name("car.png", tmp_path, ["car_2"]) == "car_3"

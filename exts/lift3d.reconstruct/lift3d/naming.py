@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 _INVALID = re.compile(r"[^A-Za-z0-9_]+")
 _MAX_LEN = 64
@@ -44,3 +44,12 @@ def unique_name(base: str, taken: Iterable[str]) -> str:
     while f"{base}_{i}" in used:
         i += 1
     return f"{base}_{i}"
+
+
+def free_name(text: str, folder: Path, also_taken: Iterable[str] = ()) -> str:
+    """:func:`sanitize_name` of ``text``, made unique (:func:`unique_name`) among the entries of ``folder``
+    (if it exists) and ``also_taken``: a new asset folder name that replaces nothing."""
+    taken = set(also_taken)
+    if folder.is_dir():
+        taken.update(p.name for p in folder.iterdir())
+    return unique_name(sanitize_name(text), taken)

@@ -48,7 +48,7 @@ from omni.kit.actions.core import get_action_registry
 from ..api import ReconstructRequest, ReconstructResult
 from ..errors import InputError
 from ..jobs import Job, JobEvent, JobPlan, JobQueue, JobState, plan_jobs
-from ..naming import sanitize_name, unique_name
+from ..naming import free_name
 from ..settings import load_settings
 from .commands import Lift3dAddReconstructionCommand
 from .drop import local_path
@@ -311,10 +311,8 @@ class Lift3dExtension(omni.ext.IExt):
 
     def _unique_asset_name(self, image: Path, out_dir: Path) -> str:
         """An asset name whose folder is free in ``out_dir`` and not claimed by a queued job."""
-        taken = {job.request.name for job in self._jobs.active() if job.request.out_dir == out_dir}
-        if out_dir.is_dir():
-            taken.update(p.name for p in out_dir.iterdir())
-        return unique_name(sanitize_name(image.stem), taken)
+        queued = [job.request.name for job in self._jobs.active() if job.request.out_dir == out_dir]
+        return free_name(image.stem, out_dir, queued)
 
     def _on_update(self, event: object) -> None:
         if self._pending_drops:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..camera import Camera
 from ..errors import InputError
-from ..naming import sanitize_name, unique_name
+from ..naming import free_name, sanitize_name
 from ..preflight import object_choice
 from ..requests import CancelToken, ProgressFn, ReconstructRequest, ReconstructResult
 from ..settings import Settings
@@ -52,10 +52,7 @@ def find_objects(request: ReconstructRequest) -> tuple[list[np.ndarray], np.ndar
 def _name(first: str, index: int, request: ReconstructRequest, out_dir: Path) -> str:
     """``NAME_<index>``; made unique in ``out_dir`` unless the request named the asset (which replaces)."""
     base = f"{first}_{index}"
-    if request.name:
-        return sanitize_name(base)
-    taken = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
-    return unique_name(sanitize_name(base), taken)
+    return sanitize_name(base) if request.name else free_name(base, out_dir)
 
 
 def reconstruct_objects(request: ReconstructRequest, progress: ProgressFn | None = None,

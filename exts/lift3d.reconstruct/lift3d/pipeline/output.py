@@ -13,7 +13,7 @@ import numpy as np
 from .. import __version__
 from ..asset import Asset
 from ..camera import Camera
-from ..naming import sanitize_name, unique_name
+from ..naming import free_name, sanitize_name
 from ..requests import ReconstructRequest, ReconstructResult
 from .initialise import Initial
 from .inputs import Inputs, ObjectMask
@@ -27,8 +27,7 @@ def asset_name(request: ReconstructRequest, out_dir: Path) -> str:
     second run never overwrites an asset that a stage may already reference."""
     if request.name:
         return sanitize_name(request.name)
-    taken = [p.name for p in out_dir.iterdir()] if out_dir.is_dir() else []
-    return unique_name(sanitize_name(Path(request.images[0]).name), taken)
+    return free_name(Path(request.images[0]).name, out_dir)
 
 
 def placement(camera: Camera, reference: Camera, points: np.ndarray) -> np.ndarray:
