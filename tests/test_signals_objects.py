@@ -242,6 +242,27 @@ def test_every_object_becomes_its_own_asset_placed_as_in_the_photo(two_cars, tin
     assert not any("objects found" in w for r in result.all_results() for w in r.warnings)
 
 
+def test_the_mask_found_before_the_run_is_reused_and_counted_in_its_timing(two_cars, tiny, tmp_path, monkeypatch):
+    import time
+
+    from lift3d.api import reconstruct
+    from lift3d.io import images
+    from lift3d.pipeline import objects
+
+    calls = []
+    real_find, real_mask_info = objects.find_objects, images.object_mask_info
+
+    def slow_find(request):
+        time.sleep(0.3)
+        return real_find(request)
+
+    monkeypatch.setattr(objects, "find_objects", slow_find)
+    monkeypatch.setattr(images, "object_mask_info", lambda *a, **k: calls.append(1) or real_mask_info(*a, **k))
+    result = reconstruct(ReconstructRequest(images=[two_cars / "l.png"], preset="fast", out_dir=tmp_path / "out"))
+    assert len(calls) == 1, "one photo of one object: the mask is made once"
+    assert result.timings["mask"] >= 0.3
+
+
 def test_cli_largest_warns_about_the_other_objects_and_exits_0(two_cars, tiny, tmp_path, capfd):
     code = main(["reconstruct", str(two_cars / "two cars.png"), "--preset", "fast", "--out", str(tmp_path / "out"),
                  "--objects", "largest", "--json"])

@@ -21,6 +21,7 @@ single-object path unchanged.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +70,13 @@ def reconstruct_objects(request: ReconstructRequest, progress: ProgressFn | None
         settings = check_request(request)
     if len(request.images) != 1 or request.views is not None:
         return run_reconstruction(request, progress, cancel, settings)
+    clock = time.perf_counter()
     objects, mask, info = find_objects(request)
+    found = time.perf_counter() - clock  # the mask's cost, counted in the first result's "mask" timing
     if len(objects) <= 1:  # the run reuses the mask instead of extracting it again
-        return run_reconstruction(request, progress, cancel, settings, ObjectMask(mask, info))
+        result = run_reconstruction(request, progress, cancel, settings, ObjectMask(mask, info))
+        result.timings["mask"] = result.timings.get("mask", 0.0) + found
+        return result
     count = len(objects) if choice == "all" else 1 if choice == "largest" else min(int(choice), len(objects))
     out_dir = Path(request.out_dir) if request.out_dir is not None else Path(settings.output.folder)
 
@@ -101,6 +106,7 @@ def reconstruct_objects(request: ReconstructRequest, progress: ProgressFn | None
                                np.asarray(record0["cam_to_world"], dtype=np.float64), "reference")
         results.append(result)
     first = results[0]
+    first.timings["mask"] = first.timings.get("mask", 0.0) + found
     first.other_objects = results[1:]
     first.warnings.extend(failed)
     return first
